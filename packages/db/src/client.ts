@@ -1,0 +1,28 @@
+/**
+ * Database handle: `createDb(url)` opens a postgres.js pool wrapped by drizzle.
+ * Importing this module opens nothing.
+ */
+import postgres from 'postgres'
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
+import * as schema from './schema/index.js'
+
+export type Db = PostgresJsDatabase<typeof schema>
+/** A `Db` or a transaction opened from it: query functions take either in their first slot. */
+export type Executor = Db | Parameters<Parameters<Db['transaction']>[0]>[0]
+
+export interface DbHandle {
+  db: Db
+  /** The raw postgres.js client, for the few statements drizzle cannot express. */
+  sql: postgres.Sql
+  close: () => Promise<void>
+}
+
+/**
+ * Opens a pool of at most `max` connections (default 10) to `url`.
+ * Notices are silenced; `close()` waits up to 5 s for running queries.
+ */
+export function createDb (url: string, { max = 10 }: { max?: number } = {}): DbHandle {
+  const sql = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'parley' } })
+  const db = drizzle(sql, { schema })
+  return { db, sql, close: () => sql.end({ timeout: 5 }) }
+}

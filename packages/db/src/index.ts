@@ -1,0 +1,5 @@
+export * from './client.js'
+export * from './migrate.js'
+export * from './schema/index.js'
+export * from './token-cipher.js'
+export * from './queries/notifications.js'

@@ -1,0 +1,114 @@
+/**
+ * Notification ledger queries (seeds/devicehub-notification-system.md, "Idempotency").
+ */
+import { and, desc, eq, lt, sql } from 'drizzle-orm'
+import type { Executor } from '../client.js'
+import { notificationKeys, notifications, type Notification } from '../schema/notifications.js'
+
+export interface AcceptInput {
+  idempotencyKey: string
+  action: 'BORROW' | 'RETURN' | 'RENEWAL'
+  requestId: string
+  userId: string
+  mattermostUsername: string
+  payload: Record<string, unknown>
+  source?: 'http' | 'queue'
+  /** Duplicate window in seconds. */
+  windowSeconds: number
+}
+
+export interface AcceptResult {
+  notificationId: string
+  /** true when this call admitted a new notification; false for a duplicate inside the window. */
+  created: boolean
+}
+
+/**
+ * Records a notification unless its idempotency key was admitted less than `windowSeconds` ago.
+ * One statement: claims (or reclaims an expired) key row and inserts the notification together,
+ * so a crash can never leave one without the other. Concurrent sends of one key admit exactly one.
+ */
+export async function acceptNotification (db: Executor, n: AcceptInput): Promise<AcceptResult> {
+  const payload = JSON.stringify(n.payload)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const rows = await db.execute<{ id: string, created: boolean }>(sql`
+      with claim as (
+        insert into notification_keys (key, notification_id, expires_at)
+        values (${n.idempotencyKey}, gen_random_uuid(), now() + make_interval(secs => ${n.windowSeconds}))
+        on conflict (key) do update
+          set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
+          where notification_keys.expires_at <= now()
+        returning notification_id
+      ), inserted as (
+        insert into notifications (id, idempotency_key, action, request_id, user_id, mattermost_username, payload, source)
+        select notification_id, ${n.idempotencyKey}, ${n.action}, ${n.requestId}, ${n.userId}, ${n.mattermostUsername}, ${payload}::jsonb, ${n.source ?? 'http'}
+        from claim
+        returning id
+      )
+      select id, true as created from inserted
+      union all
+      select notification_id as id, false as created from notification_keys
+      where key = ${n.idempotencyKey} and not exists (select 1 from claim)`)
+    const row = rows[0]
+    // Empty only when a concurrent send of the same key committed after our snapshot: read again.
+    if (row) return { notificationId: row.id, created: row.created }
+  }
+  throw new Error('could not admit or find the notification key after 3 attempts')
+}
+
+export const findNotification = async (db: Executor, id: string): Promise<Notification | undefined> =>
+  (await db.select().from(notifications).where(eq(notifications.id, id)).limit(1))[0]
+
+/**
+ * Starts a delivery attempt: counts it and returns the row, in one statement.
+ * `attempts > 1` on the returned row means an earlier attempt may already have posted.
+ */
+export async function startDeliveryAttempt (db: Executor, id: string): Promise<Notification | undefined> {
+  const rows = await db.update(notifications)
+    .set({ attempts: sql`${notifications.attempts} + 1`, lastAttemptAt: sql`now()` })
+    .where(eq(notifications.id, id)).returning()
+  return rows[0]
+}
+
+/** Marks a notification delivered (idempotent: a delivered row keeps its first post). */
+export async function markDelivered (db: Executor, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string }): Promise<void> {
+  await db.update(notifications)
+    .set({ status: 'delivered', delivery: d.delivery, mattermostPostId: d.postId, mattermostChannelId: d.channelId, deliveredAt: sql`now()`, lastError: null, lastErrorId: null })
+    .where(and(eq(notifications.id, id), sql`${notifications.status} <> 'delivered'`))
+}
+
+/** Records an error on the row; `final` also marks it failed. Never pass a secret in `message`. */
+export async function recordDeliveryError (db: Executor, id: string, e: { message: string, errorId?: string, final: boolean }): Promise<void> {
+  await db.update(notifications)
+    .set({ lastError: e.message.slice(0, 1000), lastErrorId: e.errorId ?? null, ...(e.final ? { status: 'failed' as const } : {}) })
+    .where(and(eq(notifications.id, id), sql`${notifications.status} <> 'delivered'`))
+}
+
+/** Puts a failed notification back to `queued` for an admin retry. @returns false unless it was failed. */
+export async function requeueFailed (db: Executor, id: string): Promise<boolean> {
+  const rows = await db.update(notifications).set({ status: 'queued', lastError: null, lastErrorId: null })
+    .where(and(eq(notifications.id, id), eq(notifications.status, 'failed'))).returning({ id: notifications.id })
+  return rows.length === 1
+}
+
+/** Rows still `queued` whose last activity is older than `olderThanSeconds` (for the re-enqueue sweep). */
+export async function staleQueued (db: Executor, olderThanSeconds: number, limit = 500): Promise<string[]> {
+  const rows = await db.select({ id: notifications.id }).from(notifications)
+    .where(and(eq(notifications.status, 'queued'), lt(notifications.updatedAt, sql`now() - make_interval(secs => ${olderThanSeconds})`)))
+    .orderBy(notifications.createdAt).limit(limit)
+  return rows.map(r => r.id)
+}
+
+/** Deletes idempotency rows whose window has passed. @returns how many were removed. */
+export async function deleteExpiredKeys (db: Executor): Promise<number> {
+  const rows = await db.delete(notificationKeys).where(lt(notificationKeys.expiresAt, sql`now()`)).returning({ key: notificationKeys.key })
+  return rows.length
+}
+
+/** Page of notifications, newest first. */
+export const listNotifications = (db: Executor, { limit, offset }: { limit: number, offset: number }) =>
+  db.select().from(notifications).orderBy(desc(notifications.createdAt), desc(notifications.id)).limit(limit).offset(offset)
+
+/** Page of live idempotency records, newest first. */
+export const listIdempotencyKeys = (db: Executor, { limit, offset }: { limit: number, offset: number }) =>
+  db.select().from(notificationKeys).orderBy(desc(notificationKeys.createdAt), notificationKeys.key).limit(limit).offset(offset)
