@@ -1,2 +1,3 @@
 export * from './connection.js'
 export * from './notifications.js'
+export * from './status.js'

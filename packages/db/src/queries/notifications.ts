@@ -4,6 +4,7 @@
 import { and, desc, eq, lt, sql } from 'drizzle-orm'
 import type { Executor } from '../client.js'
 import { notificationKeys, notifications, type Notification } from '../schema/notifications.js'
+import { mattermostRecipients } from '../schema/mattermost-recipients.js'
 
 export interface AcceptInput {
   idempotencyKey: string
@@ -112,3 +113,7 @@ export const listNotifications = (db: Executor, { limit, offset }: { limit: numb
 /** Page of live idempotency records, newest first. */
 export const listIdempotencyKeys = (db: Executor, { limit, offset }: { limit: number, offset: number }) =>
   db.select().from(notificationKeys).orderBy(desc(notificationKeys.createdAt), notificationKeys.key).limit(limit).offset(offset)
+
+/** Page of notification recipients' Mattermost state (the seed's user states), newest first. */
+export const listRecipients = (db: Executor, { limit, offset }: { limit: number, offset: number }) =>
+  db.select().from(mattermostRecipients).orderBy(desc(mattermostRecipients.updatedAt), mattermostRecipients.mmUserId).limit(limit).offset(offset)

@@ -1,0 +1,50 @@
+/**
+ * Builds the Parley API as a Fastify instance from its dependencies, without listening, so tests
+ * drive it with `app.inject` and `server.ts` only adds process matters (STYLE §2).
+ */
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import rateLimit from '@fastify/rate-limit'
+import depsPlugin, { type AppDeps } from './plugins/deps.js'
+import authPlugin from './plugins/auth.js'
+import docsPlugin from './plugins/docs.js'
+import { errorHandler, notFoundHandler } from './errors.js'
+import { schemaErrorFormatter, validatorCompiler } from './validation.js'
+import healthRoutes from './routes/health/index.js'
+import authRoutes from './routes/auth/index.js'
+import apiKeyRoutes from './routes/admin/api-keys.js'
+import notificationRoutes from './routes/notifications/index.js'
+
+export type { AppDeps } from './plugins/deps.js'
+
+/** Log redaction: secrets never reach the logs (DESIGN.md, "Errors and bad input"). */
+export const redactPaths = [
+  'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
+  '*.password', '*.currentPassword', '*.newPassword', '*.token', '*.key', '*.managerToken', '*.apiKey'
+]
+
+export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) {
+  const app = Fastify({
+    bodyLimit: 1024 * 1024,
+    trustProxy: deps.config.TRUST_PROXY,
+    schemaErrorFormatter,
+    return503OnClosing: true,
+    ...opts
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+
+  await app.register(depsPlugin, deps)
+  await app.register(docsPlugin)
+  await app.register(rateLimit, { global: false, redis: deps.redis, skipOnError: true, nameSpace: `${deps.queues.notifications.opts.prefix}:rl:` })
+  await app.register(authPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(apiKeyRoutes, { prefix: '/api/admin/api-keys' })
+  await app.register(notificationRoutes, { prefix: '/api/notifications' })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,38 @@
+/**
+ * Decorates the app with the dependencies `buildApp` receives: `db`, `redis`, `queues`, `config`.
+ * They are created by the caller (server.ts or a test) and closed by it, not by the app.
+ */
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import type { QueueEvents } from 'bullmq'
+import type { Db, TokenCipher } from '@parley/db'
+import type { ApiConfig } from '@parley/config'
+import type { NotificationsQueue } from '@parley/queue'
+
+export interface Queues {
+  notifications: NotificationsQueue
+  /** Lets endpoints that must answer synchronously wait for a job's result. */
+  notificationsEvents?: QueueEvents
+}
+
+export interface AppDeps {
+  config: ApiConfig
+  db: Db
+  /** Producer connection: commands fail fast while Redis is down. */
+  redis: Redis
+  queues: Queues
+  /** Encrypts secrets at rest; absent when TOKEN_ENCRYPTION_KEYS is unset. */
+  tokenCipher?: TokenCipher
+}
+
+declare module 'fastify' {
+  interface FastifyInstance extends AppDeps {}
+}
+
+export default fp<AppDeps>(async (app, deps) => {
+  app.decorate('config', deps.config)
+  app.decorate('db', deps.db)
+  app.decorate('redis', deps.redis)
+  app.decorate('queues', deps.queues)
+  app.decorate('tokenCipher', deps.tokenCipher)
+}, { name: 'deps' })

@@ -1,0 +1,72 @@
+/**
+ * Builds the real API against real Postgres and Redis for one test file, with a fresh BullMQ
+ * prefix so queues are the file's own, and closes everything at teardown (STYLE §10).
+ */
+import argon2 from 'argon2'
+import { QueueEvents } from 'bullmq'
+import type { Test } from 'tap'
+import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
+import { createDb, createTokenCipher, insertApiKey, insertUser, type User } from '@parley/db'
+import { NOTIFICATIONS_QUEUE, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { buildApp } from '../src/app.js'
+import { generateApiKey } from '../src/plugins/auth.js'
+import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
+
+export const PASSWORD = 'correct horse battery'
+let passwordHash: Promise<string> | undefined
+
+/** Test configuration; `env` overrides any variable (as strings, like the real environment). */
+export function testConfig (env: Record<string, string | undefined> = {}): ApiConfig {
+  return loadConfig(ApiConfigSchema, {
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: TEST_REDIS_URL,
+    JWT_SECRET: TEST_JWT_SECRET,
+    TOKEN_ENCRYPTION_KEYS: TEST_TOKEN_KEYS,
+    QUEUE_PREFIX: testPrefix(),
+    MATTERMOST_URL: 'http://127.0.0.1:1',
+    MATTERMOST_NOTIFICATION_CHANNEL_ID: 'testchannelid',
+    LOG_LEVEL: 'silent',
+    ...env
+  })
+}
+
+export async function build (t: Test, env: Record<string, string | undefined> = {}) {
+  const config = testConfig(env)
+  const dbHandle = createDb(config.DATABASE_URL, { max: 5 })
+  const redis = producerConnection(config.REDIS_URL)
+  await redisReady(redis)
+  const eventsConnection = workerConnection(config.REDIS_URL)
+  const notifications = createNotificationsQueue(redis, config.QUEUE_PREFIX)
+  const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX })
+  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) })
+  t.teardown(async () => {
+    await app.close()
+    await notificationsEvents.close()
+    await notifications.obliterate({ force: true }).catch(() => {})
+    await notifications.close()
+    await redis.quit()
+    await eventsConnection.quit()
+    await dbHandle.close()
+  })
+  const { db } = dbHandle
+
+  /** Inserts a fresh user (password `PASSWORD`). */
+  async function createUser (fields: Partial<User> = {}): Promise<User> {
+    passwordHash ??= argon2.hash(PASSWORD, { type: argon2.argon2id })
+    return insertUser(db, { username: `u${uniq()}`, displayName: 'Test User', passwordHash: await passwordHash, ...fields })
+  }
+  /** A session JWT for `user` (as login would give). */
+  const tokenFor = (user: User) => app.signSession(user).token
+  /** A fresh admin and its bearer header. */
+  async function admin () {
+    const user = await createUser({ role: 'admin' })
+    return { user, headers: { authorization: `Bearer ${tokenFor(user)}` } }
+  }
+  /** A fresh API key with `scopes` and its bearer header. */
+  async function apiKey (scopes: string[]) {
+    const { key, keyHash, keyPrefix } = generateApiKey()
+    const row = await insertApiKey(db, { name: `k${uniq()}`, scopes, keyHash, keyPrefix, createdBy: null })
+    return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
+  }
+  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents }, createUser, tokenFor, admin, apiKey }
+}
