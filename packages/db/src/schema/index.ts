@@ -1,4 +1,7 @@
 export * from './users.js'
+export * from './conversations.js'
+export * from './messages.js'
 export * from './api-keys.js'
+export * from './uploads.js'
 export * from './notifications.js'
 export * from './mattermost-recipients.js'

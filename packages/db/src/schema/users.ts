@@ -24,6 +24,8 @@ export const users = pgTable('users', {
   sessionVersion: integer('session_version').notNull().default(1),
   presenceStatus: presenceStatus('presence_status').notNull().default('offline'),
   idleTimeoutMinutes: integer('idle_timeout_minutes').notNull().default(5),
+  /** Presence the user chose that sticks (`away`, `dnd`, `offline`); null = automatic online/idle/offline. */
+  presenceOverride: presenceStatus('presence_override'),
   profileTheme: text('profile_theme'),
   profilePhotoUrl: text('profile_photo_url'),
   avatarUrl: text('avatar_url'),
