@@ -1,0 +1,147 @@
+/**
+ * Conversation (channel) and membership queries for the chat server
+ * (seeds/secure-chat-server-plugin-api.md, "Conversations + Messaging"). Membership is what every
+ * read and write of a conversation is authorised against.
+ */
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import type { Executor } from '../client.js'
+import { conversationMembers, conversations, type Conversation } from '../schema/conversations.js'
+import { users } from '../schema/users.js'
+
+/** `dm_key` of the direct conversation between two users: their ids sorted and joined by `:`. */
+export const directKey = (a: string, b: string): string => [a, b].sort().join(':')
+
+export const findConversation = async (db: Executor, id: string): Promise<Conversation | undefined> =>
+  (await db.select().from(conversations).where(eq(conversations.id, id)).limit(1))[0]
+
+/**
+ * The conversation `id` when `userId` is a member of it, else undefined — callers answer 404 then,
+ * so a non-member cannot tell a conversation exists.
+ */
+export async function findConversationForMember (db: Executor, id: string, userId: string): Promise<Conversation | undefined> {
+  const rows = await db.select({ c: conversations }).from(conversations)
+    .innerJoin(conversationMembers, and(eq(conversationMembers.conversationId, conversations.id), eq(conversationMembers.userId, userId)))
+    .where(eq(conversations.id, id)).limit(1)
+  return rows[0]?.c
+}
+
+/** Whether `userId` is a member of conversation `id`. */
+export async function isMember (db: Executor, id: string, userId: string): Promise<boolean> {
+  const rows = await db.select({ one: sql<number>`1` }).from(conversationMembers)
+    .where(and(eq(conversationMembers.conversationId, id), eq(conversationMembers.userId, userId))).limit(1)
+  return rows.length > 0
+}
+
+/**
+ * Creates the direct conversation between `a` and `b` (both members) or returns the existing one.
+ * Race-free: concurrent calls meet on the unique `dm_key`. `a === b` is a conversation with
+ * oneself (Mattermost allows a self-DM too). Pass a transaction executor when calling from one.
+ * @returns the conversation and whether this call created it.
+ */
+export async function ensureDirectConversation (db: Executor, a: string, b: string): Promise<{ conversation: Conversation, created: boolean }> {
+  const dmKey = directKey(a, b)
+  const inserted = await db.insert(conversations).values({ kind: 'direct', dmKey, createdBy: a })
+    .onConflictDoNothing({ target: conversations.dmKey }).returning()
+  const conversation = inserted[0] ?? (await db.select().from(conversations).where(eq(conversations.dmKey, dmKey)).limit(1))[0]
+  // Members are (re)inserted every time: cheap, and repairs a half-created pair.
+  await db.insert(conversationMembers).values([...new Set([a, b])].map(userId => ({ conversationId: conversation.id, userId })))
+    .onConflictDoNothing()
+  return { conversation, created: inserted.length > 0 }
+}
+
+/** Ids of the conversations `userId` belongs to. */
+export async function listConversationIdsForUser (db: Executor, userId: string): Promise<string[]> {
+  const rows = await db.select({ id: conversationMembers.conversationId }).from(conversationMembers).where(eq(conversationMembers.userId, userId))
+  return rows.map(r => r.id)
+}
+
+export interface ConversationRow extends Conversation {
+  memberCount: number
+  lastMessageAt: Date | null
+}
+
+/**
+ * Conversations with their member count and last message time, most recently active first
+ * (creation time when no message yet). Either all conversations of `userId` or those in `ids`.
+ */
+export async function listConversationRows (db: Executor, filter: { userId: string } | { ids: string[] }): Promise<ConversationRow[]> {
+  const where = 'userId' in filter
+    ? sql`c.id in (select conversation_id from conversation_members where user_id = ${filter.userId})`
+    : filter.ids.length === 0 ? sql`false` : sql`c.id in (${sql.join(filter.ids.map(id => sql`${id}::uuid`), sql`, `)})`
+  const rows = await db.execute<{
+    id: string, kind: 'direct' | 'room', title: string | null, is_public: boolean, dm_key: string | null, created_by: string | null,
+    created_at: string, updated_at: string, member_count: number, last_message_at: string | null
+  }>(sql`
+    select c.*, (select count(*)::int from conversation_members m where m.conversation_id = c.id) as member_count,
+           (select max(created_at) from messages x where x.conversation_id = c.id) as last_message_at
+    from conversations c where ${where}
+    order by coalesce((select max(created_at) from messages x where x.conversation_id = c.id), c.created_at) desc, c.id`)
+  return rows.map(r => ({
+    id: r.id, kind: r.kind, title: r.title, isPublic: r.is_public, dmKey: r.dm_key, createdBy: r.created_by,
+    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at), memberCount: r.member_count,
+    lastMessageAt: r.last_message_at ? new Date(r.last_message_at) : null
+  }))
+}
+
+export interface MemberRow {
+  conversationId: string
+  role: 'member' | 'moderator'
+  joinedAt: Date
+  user: {
+    id: string, username: string, displayName: string, manager: boolean, avatarUrl: string | null,
+    profilePhotoUrl: string | null, presenceStatus: 'online' | 'idle' | 'away' | 'dnd' | 'offline'
+  }
+}
+
+/**
+ * Members of the conversations `ids` (deleted users left out), ordered by join time then id.
+ * `perConversation` caps how many are read for each conversation (list views); omit for all.
+ */
+export async function listMembers (db: Executor, ids: string[], perConversation?: number): Promise<MemberRow[]> {
+  if (ids.length === 0) return []
+  const cols = {
+    conversationId: conversationMembers.conversationId, role: conversationMembers.role, joinedAt: conversationMembers.joinedAt,
+    user: { id: users.id, username: users.username, displayName: users.displayName, manager: users.manager, avatarUrl: users.avatarUrl, profilePhotoUrl: users.profilePhotoUrl, presenceStatus: users.presenceStatus }
+  }
+  if (perConversation === undefined) {
+    return db.select(cols).from(conversationMembers).innerJoin(users, eq(users.id, conversationMembers.userId))
+      .where(and(inArray(conversationMembers.conversationId, ids), isNull(users.deletedAt)))
+      .orderBy(asc(conversationMembers.conversationId), asc(conversationMembers.joinedAt), asc(users.id))
+  }
+  const ranked = db.select({
+    conversationId: conversationMembers.conversationId, userId: conversationMembers.userId, role: conversationMembers.role, joinedAt: conversationMembers.joinedAt,
+    rank: sql<number>`row_number() over (partition by ${conversationMembers.conversationId} order by ${conversationMembers.joinedAt}, ${conversationMembers.userId})`.as('rank')
+  }).from(conversationMembers).innerJoin(users, eq(users.id, conversationMembers.userId))
+    .where(and(inArray(conversationMembers.conversationId, ids), isNull(users.deletedAt))).as('ranked')
+  return db.select({ ...cols, conversationId: ranked.conversationId, role: ranked.role, joinedAt: ranked.joinedAt }).from(ranked)
+    .innerJoin(users, eq(users.id, ranked.userId))
+    .where(sql`${ranked.rank} <= ${perConversation}`)
+    .orderBy(asc(ranked.conversationId), asc(ranked.joinedAt), asc(users.id))
+}
+
+/** User ids of the members of conversation `id` (deleted users included: they have no sockets). */
+export async function listMemberIds (db: Executor, id: string): Promise<string[]> {
+  const rows = await db.select({ userId: conversationMembers.userId }).from(conversationMembers).where(eq(conversationMembers.conversationId, id))
+  return rows.map(r => r.userId)
+}
+
+/** Distinct ids of users who share at least one conversation with `userId` (`userId` included). */
+export async function listConversationPeers (db: Executor, userId: string): Promise<string[]> {
+  const rows = await db.execute<{ user_id: string }>(sql`
+    select distinct m.user_id from conversation_members m
+    where m.conversation_id in (select conversation_id from conversation_members where user_id = ${userId})`)
+  const ids = new Set(rows.map(r => r.user_id))
+  ids.add(userId)
+  return [...ids]
+}
+
+/** Counts for the admin stats endpoint. */
+export async function countConversations (db: Executor): Promise<{ total: number, direct: number, rooms: number }> {
+  const [row] = await db.select({
+    total: sql<number>`count(*)::int`,
+    direct: sql<number>`count(*) filter (where ${conversations.kind} = 'direct')::int`,
+    rooms: sql<number>`count(*) filter (where ${conversations.kind} = 'room')::int`
+  }).from(conversations)
+  return row
+}
+
