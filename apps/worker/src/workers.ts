@@ -1,0 +1,54 @@
+/**
+ * Creates the BullMQ workers, job schedulers and the Mattermost listener from `WorkerDeps`;
+ * used by main.ts and by tests that run a real worker in-process.
+ */
+import { Worker, type Job } from 'bullmq'
+import { NOTIFICATIONS_QUEUE, workerConnection } from '@parley/queue'
+import type { WorkerDeps } from './deps.js'
+import { notificationsProcessor } from './jobs/notifications.js'
+import { createMattermostListener, type ListenerOptions } from './mattermost-listener.js'
+
+export interface StartOptions {
+  listener?: ListenerOptions | false
+  /** BullMQ stalled-job check period (ms): how soon a dead worker's jobs are picked up again. */
+  stalledIntervalMs?: number
+}
+
+export interface RunningWorkers {
+  workers: Worker[]
+  close (): Promise<void>
+}
+
+/** Starts every worker and scheduler. `close()` stops taking jobs and waits for active ones. */
+export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): Promise<RunningWorkers> {
+  const { config, logger, prefix } = deps
+  const connections = [] as ReturnType<typeof workerConnection>[]
+  const connection = () => { const c = workerConnection(config.REDIS_URL); connections.push(c); return c }
+  const common = { prefix, stalledInterval: opts.stalledIntervalMs ?? 30_000, maxStalledCount: 3 }
+  const limiter = config.MATTERMOST_RATE_LIMIT_PER_SEC > 0 ? { max: config.MATTERMOST_RATE_LIMIT_PER_SEC, duration: 1_000 } : undefined
+
+  const notificationWorker = new Worker(NOTIFICATIONS_QUEUE, notificationsProcessor(deps), {
+    ...common, connection: connection(), concurrency: config.WORKER_CONCURRENCY, ...(limiter ? { limiter } : {})
+  })
+  const workers: Worker<any, any, string>[] = [notificationWorker as unknown as Worker]
+  for (const w of workers) {
+    w.on('error', (err) => logger.error({ err, queue: w.name }, 'worker error'))
+    w.on('failed', (job: Job | undefined, err) => logger.warn({ queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, reason: err.message }, 'job failed'))
+  }
+
+  // Job schedulers: re-enqueue lost rows every minute; drop expired idempotency keys every 10 minutes (seed).
+  await deps.queues.notifications.upsertJobScheduler('sweep', { every: 60_000 }, { name: 'sweep', data: {} })
+  await deps.queues.notifications.upsertJobScheduler('cleanup-keys', { every: 10 * 60_000 }, { name: 'cleanup-keys', data: {} })
+
+  const listener = opts.listener === false ? undefined : createMattermostListener(deps, opts.listener)
+  await listener?.start()
+
+  return {
+    workers,
+    async close () {
+      await listener?.stop()
+      await Promise.all(workers.map(w => w.close()))
+      await Promise.allSettled(connections.map(c => c.quit()))
+    }
+  }
+}
