@@ -40,7 +40,11 @@ export const ApiConfigSchema = Type.Object({
   LOGIN_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 10 }),
   EQUA_GATEWAY_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Bearer for the bot gateway look-ups (alias GATEWAY_TOKEN)' })),
   UPLOAD_DIR: Type.String({ default: './uploads' }),
-  TRUST_PROXY: Type.Boolean({ default: false })
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  MATTERMOST_COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Domain for MMAUTHTOKEN/MMUSERID cookies set by GET /api/mattermost/redirect; unset = no cookies' })),
+  TOKEN_HEALTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'How long a token-health answer is cached per user' }),
+  SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' }),
+  TOKEN_REFRESH_BEFORE_SECONDS: Type.Integer({ minimum: 0, default: 24 * 3600, description: 'Re-issue a personal access token this long before its expiry' })
 })
 
 /** Environment of `apps/worker`: the only process that holds Mattermost tokens. */
@@ -54,7 +58,10 @@ export const WorkerConfigSchema = Type.Object({
   MATTERMOST_WS_MAX_RECONNECT_ATTEMPTS: Type.Integer({ minimum: 1, default: 10, description: 'Consecutive failures before the status reports the socket down' }),
   MATTERMOST_RATE_LIMIT_PER_SEC: Type.Integer({ minimum: 0, default: 0, description: 'Worker-wide Mattermost request limit; 0 = off' }),
   MATTERMOST_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
-  NOTIFY_DM_POLICY: Type.Union([Type.Literal('after-first-message'), Type.Literal('always')], { default: 'after-first-message' })
+  NOTIFY_DM_POLICY: Type.Union([Type.Literal('after-first-message'), Type.Literal('always')], { default: 'after-first-message' }),
+  MATTERMOST_TEAM_DEFAULT_CHANNELS: Type.String({ default: '', maxLength: 2000, description: 'Comma-separated channel names created in every new team (besides Mattermost\'s own town-square and off-topic)' }),
+  MATTERMOST_USER_EMAIL_DOMAIN: Type.String({ default: 'users.parley.invalid', pattern: '^[a-z0-9.-]+$', description: 'Domain of the placeholder email given to Mattermost users whose Parley user has no email' }),
+  MATTERMOST_TOKEN_DESCRIPTION: Type.String({ default: 'parley', minLength: 1, maxLength: 100, description: 'Description of the personal access tokens Parley issues (marks them as ours)' })
 })
 
 export type ApiConfig = Static<typeof ApiConfigSchema>
