@@ -14,6 +14,7 @@ import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import apiKeyRoutes from './routes/admin/api-keys.js'
 import notificationRoutes from './routes/notifications/index.js'
+import { uploadFileRoutes, uploadRoutes } from './routes/media/index.js'
 
 export type { AppDeps } from './plugins/deps.js'
 
@@ -44,6 +45,8 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(apiKeyRoutes, { prefix: '/api/admin/api-keys' })
   await app.register(notificationRoutes, { prefix: '/api/notifications' })
+  await app.register(uploadRoutes, { prefix: '/api/uploads' })
+  await app.register(uploadFileRoutes, { prefix: '/uploads' })
   return app
 }
 
