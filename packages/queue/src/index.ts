@@ -1,3 +1,5 @@
 export * from './connection.js'
 export * from './notifications.js'
 export * from './status.js'
+export * from './mattermost.js'
+export * from './mattermost-names.js'
