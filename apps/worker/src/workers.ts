@@ -3,15 +3,18 @@
  * used by main.ts and by tests that run a real worker in-process.
  */
 import { Worker, type Job } from 'bullmq'
-import { NOTIFICATIONS_QUEUE, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, workerConnection } from '@parley/queue'
 import type { WorkerDeps } from './deps.js'
 import { notificationsProcessor } from './jobs/notifications.js'
+import { mattermostProcessor } from './jobs/mattermost.js'
 import { createMattermostListener, type ListenerOptions } from './mattermost-listener.js'
 
 export interface StartOptions {
   listener?: ListenerOptions | false
   /** BullMQ stalled-job check period (ms): how soon a dead worker's jobs are picked up again. */
   stalledIntervalMs?: number
+  /** BullMQ job lock duration (ms): how long a job of a dead worker stays locked. */
+  lockDurationMs?: number
 }
 
 export interface RunningWorkers {
@@ -24,13 +27,16 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
   const { config, logger, prefix } = deps
   const connections = [] as ReturnType<typeof workerConnection>[]
   const connection = () => { const c = workerConnection(config.REDIS_URL); connections.push(c); return c }
-  const common = { prefix, stalledInterval: opts.stalledIntervalMs ?? 30_000, maxStalledCount: 3 }
+  const common = { prefix, stalledInterval: opts.stalledIntervalMs ?? 30_000, lockDuration: opts.lockDurationMs ?? 30_000, maxStalledCount: 3 }
   const limiter = config.MATTERMOST_RATE_LIMIT_PER_SEC > 0 ? { max: config.MATTERMOST_RATE_LIMIT_PER_SEC, duration: 1_000 } : undefined
 
   const notificationWorker = new Worker(NOTIFICATIONS_QUEUE, notificationsProcessor(deps), {
     ...common, connection: connection(), concurrency: config.WORKER_CONCURRENCY, ...(limiter ? { limiter } : {})
   })
-  const workers: Worker<any, any, string>[] = [notificationWorker as unknown as Worker]
+  const mattermostWorker = new Worker(MATTERMOST_QUEUE, mattermostProcessor(deps), {
+    ...common, connection: connection(), concurrency: config.WORKER_CONCURRENCY, ...(limiter ? { limiter } : {})
+  })
+  const workers: Worker<any, any, string>[] = [notificationWorker as unknown as Worker, mattermostWorker as unknown as Worker]
   for (const w of workers) {
     w.on('error', (err) => logger.error({ err, queue: w.name }, 'worker error'))
     w.on('failed', (job: Job | undefined, err) => logger.warn({ queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, reason: err.message }, 'job failed'))

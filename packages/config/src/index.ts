@@ -24,7 +24,8 @@ const common = {
   MATTERMOST_URL: Type.Optional(Url('Mattermost server URL (alias MATTERMOST_SERVER_URL)')),
   MATTERMOST_PUBLIC_URL: Type.Optional(Url('Mattermost URL as browsers reach it; defaults to MATTERMOST_URL')),
   MATTERMOST_NOTIFICATION_CHANNEL_ID: Type.Optional(Type.String({ minLength: 1, description: 'Channel where @mentions are posted' })),
-  APP_BASE_URL: Url('Product URL used for detail links in notifications', 'http://localhost:8080')
+  APP_BASE_URL: Url('Product URL used for detail links in notifications', 'http://localhost:8080'),
+  TOKEN_REFRESH_BEFORE_SECONDS: Type.Integer({ minimum: 0, default: 24 * 3600, description: 'Re-issue a personal access token that carries an expiry this long before it expires' })
 }
 
 /** Environment of `apps/api`. */
@@ -43,8 +44,7 @@ export const ApiConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   MATTERMOST_COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Domain for MMAUTHTOKEN/MMUSERID cookies set by GET /api/mattermost/redirect; unset = no cookies' })),
   TOKEN_HEALTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'How long a token-health answer is cached per user' }),
-  SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' }),
-  TOKEN_REFRESH_BEFORE_SECONDS: Type.Integer({ minimum: 0, default: 24 * 3600, description: 'Re-issue a personal access token this long before its expiry' })
+  SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' })
 })
 
 /** Environment of `apps/worker`: the only process that holds Mattermost tokens. */
