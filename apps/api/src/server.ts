@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import { QueueEvents } from 'bullmq'
 import { ApiConfigSchema, ConfigError, loadConfig } from '@parley/config'
 import { createDb, createTokenCipher, ensureAdminUser, runMigrations } from '@parley/db'
-import { NOTIFICATIONS_QUEUE, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, createMattermostQueue, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
 import { buildApp, redactPaths } from './app.js'
 
 let config
@@ -31,8 +31,11 @@ await redisReady(redis)
 const eventsConnection = workerConnection(config.REDIS_URL)
 const notifications = createNotificationsQueue(redis, config.QUEUE_PREFIX)
 const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX })
+const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
+const mattermostEventsConnection = workerConnection(config.REDIS_URL)
+const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
 
-const app = await buildApp({ config, db, redis, queues: { notifications, notificationsEvents }, tokenCipher }, {
+const app = await buildApp({ config, db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher }, {
   logger: {
     level: config.LOG_LEVEL,
     redact: { paths: redactPaths, censor: '[redacted]' },
@@ -51,8 +54,10 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   else app.log.info({ signal }, 'closing')
   await app.close() // stops accepting, drains in-flight requests
   await notificationsEvents.close()
+  await mattermostEvents.close()
+  await mattermost.close()
   await notifications.close()
-  await Promise.allSettled([redis.quit(), eventsConnection.quit()])
+  await Promise.allSettled([redis.quit(), eventsConnection.quit(), mattermostEventsConnection.quit()])
   await closeDb()
 })
 

@@ -7,7 +7,7 @@ import { QueueEvents } from 'bullmq'
 import type { Test } from 'tap'
 import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
 import { createDb, createTokenCipher, insertApiKey, insertUser, type User } from '@parley/db'
-import { NOTIFICATIONS_QUEUE, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, createMattermostQueue, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
 import { buildApp } from '../src/app.js'
 import { generateApiKey } from '../src/plugins/auth.js'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
@@ -38,10 +38,17 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
   const eventsConnection = workerConnection(config.REDIS_URL)
   const notifications = createNotificationsQueue(redis, config.QUEUE_PREFIX)
   const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX })
-  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) })
+  const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
+  const mattermostEventsConnection = workerConnection(config.REDIS_URL)
+  const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
+  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) })
   t.teardown(async () => {
     await app.close()
     await notificationsEvents.close()
+    await mattermostEvents.close()
+    await mattermost.obliterate({ force: true }).catch(() => {})
+    await mattermost.close()
+    await mattermostEventsConnection.quit()
     await notifications.obliterate({ force: true }).catch(() => {})
     await notifications.close()
     await redis.quit()
@@ -68,5 +75,5 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     const row = await insertApiKey(db, { name: `k${uniq()}`, scopes, keyHash, keyPrefix, createdBy: null })
     return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
   }
-  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents }, createUser, tokenFor, admin, apiKey }
+  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, createUser, tokenFor, admin, apiKey }
 }

@@ -7,12 +7,15 @@ import type { Redis } from 'ioredis'
 import type { QueueEvents } from 'bullmq'
 import type { Db, TokenCipher } from '@parley/db'
 import type { ApiConfig } from '@parley/config'
-import type { NotificationsQueue } from '@parley/queue'
+import type { MattermostQueue, NotificationsQueue } from '@parley/queue'
 
 export interface Queues {
   notifications: NotificationsQueue
   /** Lets endpoints that must answer synchronously wait for a job's result. */
   notificationsEvents?: QueueEvents
+  /** Provisioning jobs (users, tokens, teams, channels); absent where no route needs them. */
+  mattermost?: MattermostQueue
+  mattermostEvents?: QueueEvents
 }
 
 export interface AppDeps {
@@ -23,6 +26,8 @@ export interface AppDeps {
   queues: Queues
   /** Encrypts secrets at rest; absent when TOKEN_ENCRYPTION_KEYS is unset. */
   tokenCipher?: TokenCipher
+  /** Chat presence tuning (idle check interval, clock); tests shorten it. */
+  chat?: import('./presence.js').PresenceOptions
 }
 
 declare module 'fastify' {
