@@ -15,6 +15,12 @@ import authRoutes from './routes/auth/index.js'
 import apiKeyRoutes from './routes/admin/api-keys.js'
 import notificationRoutes from './routes/notifications/index.js'
 import { uploadFileRoutes, uploadRoutes } from './routes/media/index.js'
+import eventsPlugin from './plugins/events.js'
+import presencePlugin from './plugins/presence.js'
+import chatSocketRoutes from './routes/ws/index.js'
+import userRoutes from './routes/users/index.js'
+import conversationRoutes from './routes/conversations/index.js'
+import adminUserRoutes from './routes/admin/users.js'
 
 export type { AppDeps } from './plugins/deps.js'
 
@@ -40,11 +46,17 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(docsPlugin)
   await app.register(rateLimit, { global: false, redis: deps.redis, skipOnError: true, nameSpace: `${deps.queues.notifications.opts.prefix}:rl:` })
   await app.register(authPlugin)
+  await app.register(eventsPlugin)
+  await app.register(presencePlugin, deps.chat ?? {})
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(apiKeyRoutes, { prefix: '/api/admin/api-keys' })
   await app.register(notificationRoutes, { prefix: '/api/notifications' })
+  await app.register(chatSocketRoutes)
+  await app.register(userRoutes, { prefix: '/api/users' })
+  await app.register(conversationRoutes, { prefix: '/api/conversations' })
+  await app.register(adminUserRoutes, { prefix: '/api/admin' })
   await app.register(uploadRoutes, { prefix: '/api/uploads' })
   await app.register(uploadFileRoutes, { prefix: '/uploads' })
   return app
