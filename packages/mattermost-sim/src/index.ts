@@ -78,6 +78,8 @@ export interface Faults {
   dropWebSockets (): void
   /** While on, POST /posts waits after registering its `pending_post_id` (a worker killed mid-post); off releases them. */
   holdPosts (on: boolean): void
+  /** How many POST /posts calls are waiting because of `holdPosts` right now. */
+  heldPosts (): number
 }
 
 export interface Simulator {
@@ -191,7 +193,8 @@ export async function startSimulator (opts: StartOptions = {}): Promise<Simulato
     },
     down (on) { faultState.isDown = on },
     dropWebSockets () { hub.dropAll() },
-    holdPosts
+    holdPosts,
+    heldPosts: () => s.heldPosts
   }
 
   const user = (id: string) => getUserOr404(s, id)

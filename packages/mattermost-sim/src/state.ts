@@ -83,6 +83,8 @@ export interface State {
   pendingPosts: Map<string, PendingPost>
   /** While set, POST /posts waits for this promise (faults.holdPosts). */
   postGate: { promise: Promise<void>, release: () => void } | null
+  /** POST /posts calls currently waiting at `postGate`. */
+  heldPosts: number
   publish: (ev: SimEvent) => void
   now: () => number
 }
@@ -113,6 +115,7 @@ export function createState (config: SimConfig, pendingPostTtlMs: number): State
     channelModLog: new Map(),
     pendingPosts: new Map(),
     postGate: null,
+    heldPosts: 0,
     publish: () => {},
     // Never goes backwards, so per-channel modification logs stay sorted.
     now: () => {

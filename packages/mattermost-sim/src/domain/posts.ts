@@ -207,7 +207,10 @@ export async function createPost (s: State, author: UserRecord, channel: Channel
   }
   if (dedupe) pendingSet(s, key, { state: 'inflight' })
   try {
-    while (s.postGate !== null) await s.postGate.promise
+    while (s.postGate !== null) {
+      s.heldPosts++
+      try { await s.postGate.promise } finally { s.heldPosts-- }
+    }
     checkNewPost(s, author, channel, input) // the channel may have changed while held
     const post = insertPost(s, author, channel, input, opts)
     if (dedupe) pendingSet(s, key, { state: 'done', postId: post.id })
