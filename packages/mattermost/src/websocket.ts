@@ -1,7 +1,14 @@
 /**
- * Mattermost WebSocket listener (`/api/v4/websocket`) on `ws`: challenge auth, resume by
+ * Mattermost WebSocket listener (`/api/v4/websocket`) on `ws`: auth, resume by
  * `connection_id` + `sequence_number`, seq-gap detection, app-level ping, and reconnect with
  * backoff that never gives up. The worker uses it to notice DMs opened with the bot.
+ *
+ * Auth is sent twice on purpose. Mattermost resumes a connection only when the upgrade request
+ * itself is authenticated (an unauthenticated upgrade always gets a new connection id, PROTOCOL
+ * §9.4), so the token goes in the upgrade's Authorization header; the `authentication_challenge`
+ * frame (§9.1) covers servers or proxies that drop that header, and is ignored otherwise. Because an
+ * ignored challenge gets no reply, an app-level `ping` sent right after it tells us we are in: only
+ * an authenticated connection answers it with `OK`.
  * @see /work/shared/mattermost/PROTOCOL.md §9; CLIENT.md explains why not `@mattermost/client`.
  */
 import { EventEmitter } from 'node:events'
@@ -64,7 +71,7 @@ export interface SocketStatus {
 export interface MattermostSocketOptions {
   /** Server root, `http(s)://host[/path]`; the scheme becomes `ws(s)`. */
   baseUrl: string
-  /** Bot or user token, sent only in the `authentication_challenge` frame. Never logged. */
+  /** Bot or user token, sent in the upgrade's Authorization header and the `authentication_challenge` frame. Never logged. */
   token: string
   /** First reconnect delay; doubles per failed attempt. */
   reconnectIntervalMs?: number
@@ -151,12 +158,16 @@ export function createMattermostSocket ({
     if (!running) return
     authenticated = false
     pendingPing = 0
-    const socket = new WebSocketImpl(socketUrl(), { handshakeTimeout: pingIntervalMs })
+    const socket = new WebSocketImpl(socketUrl(), {
+      handshakeTimeout: pingIntervalMs, headers: { authorization: `Bearer ${token}` }
+    })
     ws = socket
     socket.on('open', () => {
       if (ws !== socket) return
       authSeq = ++requestSeq
       send({ seq: authSeq, action: 'authentication_challenge', data: { token } })
+      pendingPing = ++requestSeq
+      send({ seq: pendingPing, action: 'ping' }) // answered OK only once authenticated (see top)
       startPing()
     })
     socket.on('message', (raw) => {
@@ -252,7 +263,11 @@ export function createMattermostSocket ({
   }
 
   function onReply (frame: Frame) {
-    if (frame.seq_reply === pendingPing) pendingPing = 0
+    if (frame.seq_reply === pendingPing) {
+      pendingPing = 0
+      if (frame.status === 'OK') markOpen()
+      return
+    }
     if (frame.seq_reply !== authSeq) return
     if (frame.status === 'OK') return markOpen()
     report(new Error(`mattermost websocket authentication failed (${String(frame.error?.id ?? 'unknown')})`),

@@ -43,18 +43,44 @@ function open (t: Test, baseUrl: string, token: string, opts: Partial<Mattermost
   return { socket, states, events }
 }
 
-t.test('authenticates with the challenge, then reports hello and open', async (t) => {
+t.test('authenticates by header on the upgrade, then reports hello and open', async (t) => {
   const stub = await startWsStub(t)
   const { socket, states } = open(t, stub.url, stub.token)
   const hello = next(socket, 'hello')
   socket.start()
   const [info] = await hello
   t.same(info, { connectionId: stub.connectionId, resumed: false })
-  t.same(stub.frames[0], { seq: 1, action: 'authentication_challenge', data: { token: stub.token } })
+  t.ok(stub.attempts[0].headerAuth)
   t.equal(stub.attempts[0].query.toString(), '', 'first connect: no resume parameters, no token in the URL')
   t.same(states, ['connecting', 'open'])
   t.match(socket.status(), { state: 'open', connectionId: stub.connectionId, consecutiveFailures: 0 })
   t.type(socket.status().lastEventAt, 'number')
+})
+
+t.test('authenticates with the challenge when the server ignores the header', async (t) => {
+  const stub = await startWsStub(t)
+  stub.knobs.acceptHeaderAuth = false
+  const { socket, states } = open(t, stub.url, stub.token)
+  const hello = next(socket, 'hello')
+  socket.start()
+  await hello
+  t.same(stub.frames[0], { seq: 1, action: 'authentication_challenge', data: { token: stub.token } })
+  t.same(states, ['connecting', 'open'])
+})
+
+t.test('opens on a silent resume (no hello, no challenge reply): the first ping answer says we are in', async (t) => {
+  const stub = await startWsStub(t)
+  const { socket } = open(t, stub.url, stub.token)
+  const hello = next(socket, 'hello')
+  socket.start()
+  await hello
+  let hellos = 0
+  socket.on('hello', () => { hellos++ })
+  const reopened = next(socket, 'state', (s) => s === 'open')
+  stub.dropAll() // nothing missed: the server resumes without sending anything
+  await reopened
+  t.equal(stub.attempts.length, 2)
+  t.equal(hellos, 0)
 })
 
 t.test('parses data.post of posted events; leaves other payloads alone', async (t) => {
@@ -141,6 +167,20 @@ t.test('emits resync when the server cannot resume (new connection_id)', async (
   const after = nextEvent(socket, 'posted')
   stub.push('posted', { post: '{"id":"p3"}' })
   t.equal((await after).seq, 1, 'the new connection counts from its own hello')
+})
+
+t.test('without an authenticated upgrade the server cannot resume: resync', async (t) => {
+  const stub = await startWsStub(t)
+  stub.knobs.acceptHeaderAuth = false
+  const { socket } = open(t, stub.url, stub.token)
+  const hello = next(socket, 'hello')
+  socket.start()
+  const [{ connectionId }] = await hello
+  const resync = next(socket, 'resync')
+  stub.dropAll()
+  const [info] = await resync
+  t.equal(info.previousConnectionId, connectionId)
+  t.equal(stub.attempts[1].query.get('connection_id'), connectionId, 'it still asked to resume')
 })
 
 t.test('a sequence gap closes with 4001 and resumes from the missing event', async (t) => {
