@@ -16,6 +16,8 @@ export interface AcceptInput {
   source?: 'http' | 'queue'
   /** Duplicate window in seconds. */
   windowSeconds: number
+  /** Id for the new row (the one the Redis gate claimed the key for); default a fresh uuid. */
+  notificationId?: string
 }
 
 export interface AcceptResult {
@@ -35,7 +37,7 @@ export async function acceptNotification (db: Executor, n: AcceptInput): Promise
     const rows = await db.execute<{ id: string, created: boolean }>(sql`
       with claim as (
         insert into notification_keys (key, notification_id, expires_at)
-        values (${n.idempotencyKey}, gen_random_uuid(), now() + make_interval(secs => ${n.windowSeconds}))
+        values (${n.idempotencyKey}, coalesce(${n.notificationId ?? null}::uuid, gen_random_uuid()), now() + make_interval(secs => ${n.windowSeconds}))
         on conflict (key) do update
           set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
           where notification_keys.expires_at <= now()

@@ -9,7 +9,8 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { acceptNotification, findNotification, listIdempotencyKeys, listNotifications, listRecipients, requeueFailed, type Notification } from '@parley/db'
-import { SendNotificationSchema, actionFieldErrors, deliverJobId, notificationKey, readStatus } from '@parley/queue'
+import { SendNotificationSchema, actionFieldErrors, deliverJobId, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
+import { admitThroughGate } from './gate.js'
 import { BadRequest, Conflict, GatewayTimeout, NotFound, Unavailable } from '../../errors.js'
 import { ErrorSchema, PageQuerySchema, UuidParamSchema, errorResponses } from '../../schemas/common.js'
 import { AcceptedSchema, DuplicateSchema, IdempotencyPageSchema, NotificationSchema, RecipientPageSchema, StatusSchema } from './schemas.js'
@@ -39,6 +40,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, queues, config, redis } = app
   const missingSetting = !config.MATTERMOST_URL ? 'MATTERMOST_URL' : !config.MATTERMOST_NOTIFICATION_CHANNEL_ID ? 'MATTERMOST_NOTIFICATION_CHANNEL_ID' : undefined
   const notConfigured = missingSetting && `Notifications are not configured: ${missingSetting} is not set`
+  // Queue producers (packages/client) claim keys for the window the server publishes here.
+  await publishNotificationWindow(redis, queues.notifications.opts.prefix!, config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS).catch(err => app.log.warn({ err }, 'could not publish the idempotency window'))
 
   app.post('/send', {
     preHandler: app.requireScope('notifications:send'),
@@ -54,10 +57,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (notConfigured) throw new Unavailable(notConfigured)
     const idempotencyKey = notificationKey(body)
     const { action, requestId, userId, mattermostUsername, ...payload } = body
-    const { notificationId, created } = await acceptNotification(db, {
-      idempotencyKey, action, requestId: String(requestId), userId: String(userId),
+    // Redis gate shared with queue producers (packages/client) first, Postgres ledger second: see gate.ts.
+    const gateDeps = { db, redis, prefix: queues.notifications.opts.prefix!, windowSeconds: config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS, log: request.log }
+    const { notificationId, created } = await admitThroughGate(gateDeps, idempotencyKey, (id) => acceptNotification(db, {
+      idempotencyKey, action, requestId: String(requestId), userId: String(userId), notificationId: id,
       mattermostUsername: mattermostUsername.toLowerCase(), payload, windowSeconds: config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS
-    })
+    }))
     if (!created) return reply.code(200).send({ notificationId, status: 'duplicate' as const, idempotencyKey })
     try {
       // Same id on re-enqueue: BullMQ ignores a second add while the job exists.
