@@ -117,6 +117,30 @@ t.test('profile media uploads', async (t) => {
     t.same(await tmpFiles(), [], 'no temporary files remain')
   })
 
+  t.test('PUT /api/users/me/profile accepts only URLs of existing uploads of the matching scope', async (t) => {
+    const photo = (await upload('photo', image(tinyPng()))).json().url as string
+    const avatar = (await upload('avatar', image(tinyJpeg(), 'a.jpg', 'image/jpeg'))).json().url as string
+    const put = (payload: object) => app.inject({ method: 'PUT', url: '/api/users/me/profile', headers: auth, payload })
+    const ok = await put({ profilePhotoUrl: photo, avatarUrl: avatar })
+    t.equal(ok.statusCode, 200, ok.body)
+    t.match(ok.json(), { profilePhotoUrl: photo, avatarUrl: avatar })
+    const refused: Array<[object, RegExp]> = [
+      [{ profilePhotoUrl: `/uploads/photos/${randomUUID()}.png` }, /profilePhotoUrl must be a URL returned by POST \/api\/uploads\/images\?scope=photo/],
+      [{ avatarUrl: photo }, /avatarUrl must be a URL returned/],
+      [{ profilePhotoUrl: avatar }, /profilePhotoUrl must be a URL returned/],
+      [{ avatarUrl: 'https://tracker.example/pixel.png' }, /avatarUrl/]
+    ]
+    for (const [payload, message] of refused) {
+      const res = await put(payload)
+      t.equal(res.statusCode, 400, JSON.stringify(payload))
+      t.match(res.json().message, message)
+    }
+    t.match((await app.inject({ url: '/api/users/me/profile', headers: auth })).json(), { profilePhotoUrl: photo, avatarUrl: avatar }, 'refused updates changed nothing')
+    const cleared = await put({ profilePhotoUrl: '', avatarUrl: null })
+    t.equal(cleared.statusCode, 200)
+    t.match(cleared.json(), { profilePhotoUrl: null, avatarUrl: null }, '"" and null clear')
+  })
+
   t.test('no client path reaches the file system', async (t) => {
     // A file on disk with a valid name but no uploads row is not served.
     const stray = `${randomUUID()}.png`

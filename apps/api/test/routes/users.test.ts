@@ -1,6 +1,7 @@
 import t from 'tap'
 import { eq } from 'drizzle-orm'
-import { users } from '@parley/db'
+import { randomUUID } from 'node:crypto'
+import { insertUpload, users } from '@parley/db'
 import { PASSWORD, build } from '../helper.js'
 import { uniq } from '../../../../test/env.js'
 
@@ -28,7 +29,7 @@ t.test('directory search', async (t) => {
 })
 
 t.test('own profile: read, update, validation', async (t) => {
-  const { app, createUser, tokenFor } = await build(t)
+  const { app, db, createUser, tokenFor } = await build(t)
   const me = await createUser({ displayName: 'Before' })
   const h = auth(tokenFor(me))
   const get = await app.inject({ url: '/api/users/me/profile', headers: h })
@@ -36,12 +37,18 @@ t.test('own profile: read, update, validation', async (t) => {
   t.match(get.json(), { id: me.id, displayName: 'Before', idleTimeoutMinutes: 5, status: 'active' })
   t.notOk('managerToken' in get.json(), 'non-managers have no manager token field')
 
+  // Issue 6: profile media URLs must name existing uploads (uploads.test.ts covers the upload itself).
+  const photoUrl = `/uploads/photos/${randomUUID()}.png`
+  const avatarUrl = `/uploads/avatars/${randomUUID()}.png`
+  for (const [url, scope] of [[photoUrl, 'photo'], [avatarUrl, 'avatar']] as const) {
+    await insertUpload(db, { id: randomUUID(), ownerId: me.id, scope, url, path: url.slice('/uploads/'.length), contentType: 'image/png', sizeBytes: 1 })
+  }
   const put = await app.inject({
     method: 'PUT', url: '/api/users/me/profile', headers: h,
-    payload: { displayName: 'Bot Operator', profileTheme: 'dark', profilePhotoUrl: '/uploads/photos/abc123.png', avatarUrl: '/uploads/avatars/def456.png', idleTimeoutMinutes: 15 }
+    payload: { displayName: 'Bot Operator', profileTheme: 'dark', profilePhotoUrl: photoUrl, avatarUrl, idleTimeoutMinutes: 15 }
   })
   t.equal(put.statusCode, 200, put.body)
-  t.match(put.json(), { displayName: 'Bot Operator', profileTheme: 'dark', profilePhotoUrl: '/uploads/photos/abc123.png', avatarUrl: '/uploads/avatars/def456.png', idleTimeoutMinutes: 15 })
+  t.match(put.json(), { displayName: 'Bot Operator', profileTheme: 'dark', profilePhotoUrl: photoUrl, avatarUrl, idleTimeoutMinutes: 15 })
   t.match((await app.inject({ url: '/api/users/me/profile', headers: h })).json(), { displayName: 'Bot Operator' }, 'stored')
 
   const bad: [object, RegExp][] = [

@@ -9,7 +9,7 @@ import argon2 from 'argon2'
 import { Type } from 'typebox'
 import { and, asc, eq, isNull, sql } from 'drizzle-orm'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { users, type User } from '@parley/db'
+import { uploadExists, users, type User } from '@parley/db'
 import { BadRequest, Forbidden, Unavailable } from '../../errors.js'
 import { currentUser } from '../../plugins/auth.js'
 import { ErrorSchema, PresenceSchema, PublicUserSchema, errorResponses, publicUser } from '../../schemas/common.js'
@@ -107,6 +107,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       set.displayName = b.displayName.trim()
     }
     if (b.profileTheme !== undefined) set.profileTheme = b.profileTheme || null
+    // Issue 6 (routes/media): a profile photo or avatar must be an existing upload of that scope.
+    for (const [field, scope] of [['profilePhotoUrl', 'photo'], ['avatarUrl', 'avatar']] as const) {
+      const url = b[field]
+      if (url && !await uploadExists(db, url, scope)) throw new BadRequest(`body/${field} must be a URL returned by POST /api/uploads/images?scope=${scope}`)
+    }
     if (b.profilePhotoUrl !== undefined) set.profilePhotoUrl = b.profilePhotoUrl || null
     if (b.avatarUrl !== undefined) set.avatarUrl = b.avatarUrl || null
     if (b.bio !== undefined) set.bio = b.bio || null
