@@ -161,3 +161,16 @@ export async function markChannelArchived (db: Executor, id: string): Promise<vo
 
 /** Session-level advisory lock key for a provisioning subject (`mm-user:{id}`, `mm-team:{orgId}`). */
 export const advisoryKey = (subject: string) => sql`hashtextextended(${subject}, 0)`
+
+/** Deletes a channel row that never got its Mattermost channel (its name was refused). */
+export async function deletePendingChannel (db: Executor, id: string): Promise<void> {
+  await db.delete(mattermostChannels).where(and(eq(mattermostChannels.id, id), eq(mattermostChannels.status, 'pending')))
+}
+
+/** The first organisation of `userId` that has a Mattermost team (for the magic link), else the first one. */
+export async function firstOrgOfUser (db: Executor, userId: string): Promise<string | undefined> {
+  const rows = await db.execute<{ org_id: string }>(sql`
+    select m.org_id from org_members m left join mattermost_teams t on t.org_id = m.org_id
+    where m.user_id = ${userId} order by (t.org_id is null), m.created_at limit 1`)
+  return rows[0]?.org_id
+}

@@ -1,0 +1,79 @@
+/**
+ * The session provisioning shared by `POST /api/v1/mattermost/session` and the magic link
+ * (seeds/equa-mattermost-endpoints.md, "POST /api/v1/mattermost/session", Behavior 1–6).
+ *
+ * Warm path: one Postgres statement (`readSessionState`) and one decryption, no Mattermost call,
+ * no job. Cold path (anything missing, the token marked revoked, or expiring): an
+ * `ensure-membership` job — shared by concurrent requests through its job id — then Postgres again.
+ */
+import type { FastifyInstance } from 'fastify'
+import { findMattermostAccount, readSessionState, type SessionState } from '@parley/db'
+import { mattermostPublicUrl } from '@parley/config'
+import { mattermostJobId } from '@parley/queue'
+import { Forbidden, GatewayTimeout, NotFound } from '../../errors.js'
+import { ServerMisconfigured, runMattermostJob } from './jobs.js'
+
+export interface MattermostSession { token: string, baseUrl: string, teamName: string, mmUserId: string }
+
+export function createSessionService (app: FastifyInstance) {
+  const { db, config, queues, tokenCipher } = app
+  const baseUrl = mattermostPublicUrl(config)
+  const refreshMs = config.TOKEN_REFRESH_BEFORE_SECONDS * 1000
+
+  /** @throws ServerMisconfigured (500) naming the missing setting. */
+  function requireConfigured (): { baseUrl: string } {
+    if (!config.MATTERMOST_URL || !baseUrl) throw new ServerMisconfigured('PARLEY_MATTERMOST_NOT_CONFIGURED', 'Mattermost is not configured: MATTERMOST_URL is not set')
+    if (!tokenCipher) throw new ServerMisconfigured('PARLEY_MATTERMOST_NOT_CONFIGURED', 'Token encryption is not configured: TOKEN_ENCRYPTION_KEYS is not set')
+    return { baseUrl }
+  }
+
+  /** The stored token in clear, or undefined when it is missing, condemned, expiring or unreadable. */
+  function usableToken (tokenEnc: string | null, invalidAt: Date | null, expiresAt: Date | null): string | undefined {
+    if (!tokenEnc || invalidAt || !tokenCipher) return undefined
+    if (expiresAt && expiresAt.getTime() - Date.now() < refreshMs) return undefined
+    try { return tokenCipher.decrypt(tokenEnc) } catch { return undefined }
+  }
+
+  function ready (s: SessionState): MattermostSession | undefined {
+    if (!s.mmUserId || !s.teamName || !s.teamMember) return undefined
+    const token = usableToken(s.tokenEnc, s.tokenInvalidAt, s.tokenExpiresAt)
+    return token ? { token, baseUrl: baseUrl!, teamName: s.teamName, mmUserId: s.mmUserId } : undefined
+  }
+
+  /**
+   * Ensures user, token, team and team membership for `userId` in `orgId` and returns the session.
+   * @throws NotFound (unknown org), Forbidden (not a member), ServerMisconfigured (500), and the
+   *   job outcomes of `runMattermostJob` (409, 503 + Retry-After, 504).
+   */
+  async function sessionFor (userId: string, orgId: string): Promise<MattermostSession> {
+    let state = await readSessionState(db, userId, orgId)
+    if (!state.orgExists) throw new NotFound(`No organisation with id ${orgId}`)
+    if (!state.isMember) throw new Forbidden(`You are not a member of organisation ${orgId}`)
+    requireConfigured()
+    const warm = ready(state)
+    if (warm) return warm
+    // Twice at most: a job that finished (and was removed) before we listened tells us nothing.
+    for (let i = 0; i < 2; i++) {
+      await runMattermostJob(queues.mattermost, queues.mattermostEvents, 'ensure-membership', { v: 1, orgId, userId },
+        mattermostJobId.ensureMembership(orgId, userId), config.SESSION_WAIT_TIMEOUT_MS)
+      state = await readSessionState(db, userId, orgId)
+      const session = ready(state)
+      if (session) return session
+    }
+    throw new GatewayTimeout('Mattermost provisioning finished without a usable session; retry the request')
+  }
+
+  /** The user's account and token without a team (a user in no organisation). */
+  async function accountFor (userId: string): Promise<{ token: string, mmUserId: string }> {
+    requireConfigured()
+    for (let i = 0; i < 3; i++) {
+      const a = await findMattermostAccount(db, userId)
+      const token = a && usableToken(a.tokenEnc, a.tokenInvalidAt, a.tokenExpiresAt)
+      if (a && token) return { token, mmUserId: a.mmUserId }
+      if (i < 2) await runMattermostJob(queues.mattermost, queues.mattermostEvents, 'ensure-user', { v: 1, userId }, mattermostJobId.ensureUser(userId), config.SESSION_WAIT_TIMEOUT_MS)
+    }
+    throw new GatewayTimeout('Mattermost provisioning finished without a usable token; retry the request')
+  }
+
+  return { baseUrl, requireConfigured, sessionFor, accountFor }
+}
