@@ -21,6 +21,10 @@ import chatSocketRoutes from './routes/ws/index.js'
 import userRoutes from './routes/users/index.js'
 import conversationRoutes from './routes/conversations/index.js'
 import adminUserRoutes from './routes/admin/users.js'
+import orgRoutes from './routes/directory/orgs.js'
+import directoryUserRoutes from './routes/directory/users.js'
+import mattermostRoutes from './routes/mattermost/index.js'
+import magicLinkRoutes from './routes/mattermost/magic-link.js'
 
 export type { AppDeps } from './plugins/deps.js'
 
@@ -53,6 +57,10 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(apiKeyRoutes, { prefix: '/api/admin/api-keys' })
   await app.register(notificationRoutes, { prefix: '/api/notifications' })
+  await app.register(orgRoutes, { prefix: '/api/orgs' })
+  await app.register(directoryUserRoutes, { prefix: '/api/directory' })
+  await app.register(mattermostRoutes, { prefix: '/api/v1/mattermost' })
+  await app.register(magicLinkRoutes, { prefix: '/api/mattermost' })
   await app.register(chatSocketRoutes)
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(conversationRoutes, { prefix: '/api/conversations' })
