@@ -15,6 +15,8 @@ import authRoutes from './routes/auth/index.js'
 import apiKeyRoutes from './routes/admin/api-keys.js'
 import notificationRoutes from './routes/notifications/index.js'
 import { uploadFileRoutes, uploadRoutes } from './routes/media/index.js'
+import roomRoutes from './routes/rooms/index.js'
+import approvalRoutes from './routes/approvals/index.js'
 import eventsPlugin from './plugins/events.js'
 import presencePlugin from './plugins/presence.js'
 import chatSocketRoutes from './routes/ws/index.js'
@@ -65,6 +67,8 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(conversationRoutes, { prefix: '/api/conversations' })
   await app.register(adminUserRoutes, { prefix: '/api/admin' })
+  await app.register(roomRoutes, { prefix: '/api/rooms' })
+  await app.register(approvalRoutes, { prefix: '/api/approvals' })
   await app.register(uploadRoutes, { prefix: '/api/uploads' })
   await app.register(uploadFileRoutes, { prefix: '/uploads' })
   return app
