@@ -20,7 +20,11 @@ export interface MattermostClientOptions {
   fetch?: typeof globalThis.fetch
   /** Per attempt, covering headers and body. */
   timeoutMs?: number
-  /** Retries after the first attempt, for transient failures and 429s together. */
+  /**
+   * Retries after the first attempt, for transient failures and 429s together. A timeout or reset
+   * is retried only for idempotent calls (GET/PUT/DELETE, read-only or add-if-missing POSTs, posts
+   * with `pending_post_id`); for the others it is returned, as the first attempt may have worked.
+   */
   maxRetries?: number
   /** First backoff step; attempt n waits a random 0..min(retryBaseMs·2ⁿ, 10 s) ("full jitter"). */
   retryBaseMs?: number
@@ -61,7 +65,11 @@ export interface PingResult { status: string, [key: string]: unknown }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
 type Query = Record<string, string | number | boolean | undefined>
-interface CallInit { body?: unknown, query?: Query, token?: string }
+interface CallInit {
+  body?: unknown, query?: Query, token?: string
+  /** Safe to send twice. Default: every method but POST; POSTs that read, add-if-missing or de-duplicate say so. */
+  idempotent?: boolean
+}
 
 /** Mattermost caps team batch adds at 256 users per call (`MaxAddMembersBatch`, PROTOCOL §8). */
 export const TEAM_BATCH_MAX = 256
@@ -72,6 +80,13 @@ const p = (parts: TemplateStringsArray, ...values: string[]) =>
   parts.reduce((acc, part, i) => acc + part + (i < values.length ? encodeURIComponent(values[i]) : ''), '')
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Connection-level failures where the request cannot have reached Mattermost. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
+const notSent = (cause: unknown) => {
+  const code = (cause as { cause?: { code?: unknown } } | undefined)?.cause?.code
+  return typeof code === 'string' && NOT_SENT_CODES.has(code)
+}
 
 const chunk = <T>(items: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
@@ -101,7 +116,8 @@ export function createMattermostClient ({
   const apiRoot = `${baseUrl.replace(/\/+$/, '')}/api/v4`
 
   /** The one place that talks HTTP. `path` is relative to `/api/v4` and already encoded. */
-  async function call<T> (method: Method, path: string, { body, query, token = defaultToken }: CallInit = {}): Promise<T> {
+  async function call<T> (method: Method, path: string,
+    { body, query, token = defaultToken, idempotent = method !== 'POST' }: CallInit = {}): Promise<T> {
     const endpoint = `${method} ${path}`
     const url = new URL(apiRoot + path)
     for (const [key, value] of Object.entries(query ?? {})) {
@@ -114,6 +130,7 @@ export function createMattermostClient ({
     for (let attempt = 0; ; attempt++) {
       await limiter?.acquire()
       let err: MattermostError
+      let ambiguous = false // the request may have been processed although no answer came
       try {
         const res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs) })
         const data = await readBody(res, endpoint)
@@ -122,8 +139,11 @@ export function createMattermostClient ({
       } catch (cause) {
         if (isMattermostError(cause)) throw cause
         err = networkError(endpoint, cause, timeoutMs)
+        ambiguous = !notSent(cause)
       }
-      if (attempt >= maxRetries || !isRetriedInCall(err)) throw err
+      // A timed-out `POST /users` may have created the user: sending it again would answer
+      // "username exists" (permanent). Leave such a retry to the job, which looks up first.
+      if (attempt >= maxRetries || !isRetriedInCall(err) || (ambiguous && !idempotent)) throw err
       let delayMs = Math.random() * Math.min(MAX_BACKOFF_MS, retryBaseMs * 2 ** attempt)
       if (err.status === 429 && err.retryAfterMs !== undefined) {
         if (err.retryAfterMs > maxRetryAfterMs) throw err // let the job reschedule instead of holding a slot
@@ -148,10 +168,10 @@ export function createMattermostClient ({
       call<UserProfile>('GET', p`/users/username/${username}`, o),
     /** `POST /users/ids`: the users found (unknown ids are left out). No request for an empty list. */
     getUsersByIds: async (ids: string[], o?: AsUser) =>
-      ids.length === 0 ? [] : call<UserProfile[]>('POST', '/users/ids', { ...o, body: ids }),
+      ids.length === 0 ? [] : call<UserProfile[]>('POST', '/users/ids', { ...o, body: ids, idempotent: true }),
     /** `POST /users/usernames`: the users found. No request for an empty list. */
     getUsersByUsernames: async (usernames: string[], o?: AsUser) =>
-      usernames.length === 0 ? [] : call<UserProfile[]>('POST', '/users/usernames', { ...o, body: usernames }),
+      usernames.length === 0 ? [] : call<UserProfile[]>('POST', '/users/usernames', { ...o, body: usernames, idempotent: true }),
     /** `POST /users` (201). 400 `app.user.save.username_exists.app_error` / `…email_exists…` when taken. */
     createUser: (user: NewUser, o?: AsUser) => call<UserProfile>('POST', '/users', { ...o, body: user }),
     /** `PUT /users/{user_id}/patch`: only the given fields change. */
@@ -181,7 +201,8 @@ export function createMattermostClient ({
     getTeamByName: (name: string, o?: AsUser) => call<Team>('GET', p`/teams/name/${name}`, o),
     /** `POST /teams/{team_id}/members` (201); an existing member is returned as is. 400 `…max_accounts…` when full. */
     addTeamMember: (teamId: string, userId: string, o?: AsUser) =>
-      call<TeamMembership>('POST', p`/teams/${teamId}/members`, { ...o, body: { team_id: teamId, user_id: userId } }),
+      call<TeamMembership>('POST', p`/teams/${teamId}/members`,
+        { ...o, body: { team_id: teamId, user_id: userId }, idempotent: true }),
     /**
      * `POST /teams/{team_id}/members/batch?graceful=true`, in chunks of 256: one result per user.
      * Always graceful, because chunks are not atomic anyway: per-user outcomes are the honest answer.
@@ -191,7 +212,7 @@ export function createMattermostClient ({
       for (const ids of chunk(userIds, TEAM_BATCH_MAX)) {
         const body = ids.map((userId) => ({ team_id: teamId, user_id: userId }))
         results.push(...await call<TeamMemberResult[]>('POST', p`/teams/${teamId}/members/batch`,
-          { token: o.token, body, query: { graceful: true } }))
+          { token: o.token, body, query: { graceful: true }, idempotent: true }))
       }
       return results
     },
@@ -204,7 +225,7 @@ export function createMattermostClient ({
     /** `POST /teams/{team_id}/members/ids`: memberships of the given users. No request for an empty list. */
     getTeamMembersByIds: async (teamId: string, userIds: string[], o?: AsUser) => userIds.length === 0
       ? []
-      : call<TeamMembership[]>('POST', p`/teams/${teamId}/members/ids`, { ...o, body: userIds }),
+      : call<TeamMembership[]>('POST', p`/teams/${teamId}/members/ids`, { ...o, body: userIds, idempotent: true }),
 
     // --- channels ---
     /** `GET /channels/{channel_id}`. */
@@ -218,7 +239,7 @@ export function createMattermostClient ({
     deleteChannel: (id: string, o?: AsUser) => call<unknown>('DELETE', p`/channels/${id}`, o).then(noContent),
     /** `POST /channels/{channel_id}/members` (201); an existing member is returned as is. */
     addChannelMember: (channelId: string, userId: string, o?: AsUser) =>
-      call<ChannelMembership>('POST', p`/channels/${channelId}/members`, { ...o, body: { user_id: userId } }),
+      call<ChannelMembership>('POST', p`/channels/${channelId}/members`, { ...o, body: { user_id: userId }, idempotent: true }),
     /** `GET /channels/{channel_id}/members/{user_id}`; `undefined` instead of a 404. */
     getChannelMember: async (channelId: string, userId: string, o?: AsUser) => {
       try {
@@ -233,7 +254,7 @@ export function createMattermostClient ({
       call<unknown>('DELETE', p`/channels/${channelId}/members/${userId}`, o).then(noContent),
     /** `POST /channels/direct` with `[a, b]`: the DM, created or existing (PROTOCOL §4). */
     createDirectChannel: (userA: string, userB: string, o?: AsUser) =>
-      call<Channel>('POST', '/channels/direct', { ...o, body: [userA, userB] }),
+      call<Channel>('POST', '/channels/direct', { ...o, body: [userA, userB], idempotent: true }),
     /** `GET /users/{user_id}/teams/{team_id}/channels`: the user's channels in one team. */
     getChannelsForUser: (userId: string, teamId: string, o?: AsUser) =>
       call<Channel[]>('GET', p`/users/${userId}/teams/${teamId}/channels`, o),
@@ -241,8 +262,13 @@ export function createMattermostClient ({
     getAllChannelsForUser: (userId: string, o?: AsUser) => call<Channel[]>('GET', p`/users/${userId}/channels`, o),
 
     // --- posts (PROTOCOL §7) ---
-    /** `POST /posts` (201). A repeat `pending_post_id` within 30 s returns the first post; while it is in flight, 500 `api.post.deduplicate_create_post.pending`. */
-    createPost: (post: NewPost, o?: AsUser) => call<Post>('POST', '/posts', { ...o, body: post }),
+    /**
+     * `POST /posts` (201). A repeat `pending_post_id` within 30 s returns the first post; while it is
+     * in flight, 500 `api.post.deduplicate_create_post.pending`. Only with a `pending_post_id` is a
+     * timed-out attempt retried here.
+     */
+    createPost: (post: NewPost, o?: AsUser) =>
+      call<Post>('POST', '/posts', { ...o, body: post, idempotent: Boolean(post.pending_post_id) }),
     /** `GET /posts/{post_id}`. */
     getPost: (id: string, o?: AsUser) => call<Post>('GET', p`/posts/${id}`, o),
     /** `GET /channels/{channel_id}/posts?since=`: posts modified after `sinceMs` (epoch ms), up to 1000. */

@@ -2,7 +2,7 @@
 import { inspect } from 'node:util'
 import t, { type Test } from 'tap'
 import { createMattermostClient, isPermanent, isRetryable, MattermostError, TEAM_BATCH_MAX } from '../src/index.js'
-import { appError, hang, json, limited, startHttpStub } from './helpers/http-stub.js'
+import { appError, closedPortUrl, hang, json, limited, startHttpStub } from './helpers/http-stub.js'
 
 const ADMIN = 'admintoken0000000000000000'
 const USER = 'usertoken11111111111111111'
@@ -83,7 +83,7 @@ t.test('never puts a token in an error, even when the server echoes it', async (
   t.notMatch(everything, ADMIN)
   t.match(err.message, '[redacted]')
 
-  const net = await rejection(createMattermostClient({ baseUrl: 'http://127.0.0.1:9', token: USER, maxRetries: 0 }).getMe())
+  const net = await rejection(createMattermostClient({ baseUrl: await closedPortUrl(), token: USER, maxRetries: 0 }).getMe())
   t.notMatch(inspect(net, { depth: 10, showHidden: true }), USER)
 })
 
@@ -168,12 +168,38 @@ t.test('a timeout becomes status 0, id network, and is retried', async (t) => {
   t.ok(isRetryable(err))
 })
 
+t.test('a timed-out POST is retried only when it is idempotent', async (t) => {
+  const { stub, client } = await setup(t, { timeoutMs: 100, maxRetries: 1 })
+  stub.reply(hang)
+  t.equal((await rejection(client.createUser({ username: 'zed', email: 'zed@example.com' }))).id, 'network')
+  t.equal(stub.requests.length, 1, 'the user may exist now: a second POST would say "username exists"')
+  stub.reply(hang)
+  await rejection(client.createPost({ channel_id: 'c', message: 'm' }))
+  t.equal(stub.requests.length, 1, 'no pending_post_id: a retry could post twice')
+  stub.reply(hang)
+  await rejection(client.createPost({ channel_id: 'c', message: 'm', pending_post_id: 'k' }))
+  t.equal(stub.requests.length, 2, 'pending_post_id de-duplicates the retry')
+  stub.reply(hang)
+  await rejection(client.addChannelMember('c', 'u'))
+  t.equal(stub.requests.length, 2, 'adding a member twice is harmless')
+})
+
+t.test('a refused POST is retried: it never reached the server', async (t) => {
+  let attempts = 0
+  const client = createMattermostClient({
+    baseUrl: await closedPortUrl(), token: ADMIN, maxRetries: 2, retryBaseMs: 1, limiter: { acquire: async () => { attempts++ } }
+  })
+  t.equal((await rejection(client.createUser({ username: 'zed', email: 'zed@example.com' }))).status, 0)
+  t.equal(attempts, 3)
+})
+
 t.test('a refused connection becomes status 0, id network', async (t) => {
-  const client = createMattermostClient({ baseUrl: 'http://127.0.0.1:9', token: ADMIN, maxRetries: 1, retryBaseMs: 1 })
+  const client = createMattermostClient({ baseUrl: await closedPortUrl(), token: ADMIN, maxRetries: 1, retryBaseMs: 1 })
   const err = await rejection(client.getMe())
   t.equal(err.status, 0)
   t.equal(err.id, 'network')
   t.equal(err.endpoint, 'GET /users/me')
+  t.match(err.message, 'ECONNREFUSED')
 })
 
 t.test('awaits the limiter before every attempt', async (t) => {

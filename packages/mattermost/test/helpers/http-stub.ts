@@ -53,3 +53,12 @@ export async function startHttpStub (t: Test) {
     }
   }
 }
+
+/** A URL where nothing listens (a port just released), for connection-refused cases. */
+export async function closedPortUrl (): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return `http://127.0.0.1:${port}`
+}
