@@ -4,8 +4,8 @@
  *
  * Rules:
  * - A user the profile set to `away`, `dnd` or `offline` keeps that status (`users.presence_override`)
- *   whatever its sockets do, as Mattermost keeps a manual status. Setting `online` returns to automatic;
- *   setting `idle` returns to automatic and marks the user inactive now.
+ *   whatever its sockets do, as Mattermost keeps a manual status. Setting `online` returns to automatic
+ *   and counts as activity; setting `idle` returns to automatic and marks the user inactive now.
  * - Automatic: `offline` with no live socket on any replica, `online` on the first socket and on
  *   activity, `idle` once the user was inactive for its `idleTimeoutMinutes` (1–240, default 5).
  *   Activity = any client frame except `ping` (keep-alives are not a person), and sending a message
@@ -39,8 +39,11 @@ export interface PresenceService {
   disconnect: (userId: string, connId: string) => Promise<void>
   /** Records activity of `userId` (a client frame or a REST send); brings an idle user back online. */
   touch: (userId: string) => void
-  /** Recomputes and stores `userId`'s status now (after a profile change). `inactive` marks it idle-worthy. */
-  refresh: (userId: string, opts?: { inactive?: boolean }) => Promise<Presence | undefined>
+  /**
+   * Recomputes and stores `userId`'s status now (after a profile or account change).
+   * `activity: 'now'` counts as activity (the user chose `online`); `'none'` marks it inactive (chose `idle`).
+   */
+  refresh: (userId: string, opts?: { activity?: 'now' | 'none' }) => Promise<Presence | undefined>
   /** Runs one heartbeat + idle check now (the timer calls this). */
   check: () => Promise<void>
   /** Sockets on this replica. */
@@ -90,7 +93,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
     if (user.presenceOverride) return user.presenceOverride
     const t = now()
     const [live, last] = await Promise.all([redis.zcount(connsKey(user.id), `(${t}`, '+inf'), redis.get(activeKey(user.id))])
-    if (live === 0) return 'offline'
+    // This replica's own sockets count even if a stalled heartbeat let their Redis entries lapse.
+    if (live === 0 && !local.has(user.id)) return 'offline'
     return t - Number(last ?? 0) >= user.idleTimeoutMinutes * 60_000 ? 'idle' : 'online'
   }
 
@@ -149,8 +153,9 @@ export default fp<PresenceOptions>(async (app, opts) => {
         void writeActivity(userId, t).catch(() => {})
       }
     },
-    async refresh (userId, { inactive = false } = {}) {
-      if (inactive) await redis.set(activeKey(userId), '0', 'PX', KEY_TTL_MS)
+    async refresh (userId, { activity } = {}) {
+      if (activity === 'none') await redis.set(activeKey(userId), '0', 'PX', KEY_TTL_MS)
+      if (activity === 'now') await writeActivity(userId)
       return recompute(userId)
     },
     async check () {

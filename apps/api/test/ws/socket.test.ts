@@ -14,7 +14,7 @@ t.test('chat WebSocket', async (t) => {
     t.equal((await (await connect(t, base, 'not-a-jwt')).closed).code, 4401)
     t.equal((await (await connect(t, base, undefined)).closed).code, 4401)
     const u = await createUser()
-    const expired = app.jwt.sign({ sub: u.id, sv: u.sessionVersion, iat: Math.floor(Date.now() / 1000) - 7200 }, { expiresIn: 60 })
+    const expired = app.jwt.sign({ sub: u.id, sv: u.sessionVersion, iat: Math.floor(Date.now() / 1000) - 7200 } as { sub: string, sv: number }, { expiresIn: 60 })
     t.equal((await app.inject({ url: '/api/auth/me', headers: auth(expired) })).statusCode, 401, 'REST refuses it too')
     const c = await connect(t, base, expired)
     const { code, reason } = await c.closed

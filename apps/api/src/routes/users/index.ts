@@ -127,7 +127,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (Object.keys(set).length > 0) await db.update(users).set(set).where(eq(users.id, me.id))
     if (b.presenceStatus !== undefined || b.idleTimeoutMinutes !== undefined) {
-      await app.presence.refresh(me.id, { inactive: b.presenceStatus === 'idle' })
+      await app.presence.refresh(me.id, { activity: b.presenceStatus === 'idle' ? 'none' : b.presenceStatus === 'online' ? 'now' : undefined })
     }
     const [fresh] = await db.select().from(users).where(eq(users.id, me.id))
     return profile(fresh)
