@@ -138,14 +138,20 @@ export interface Simulator {
   /** Calls for a route like `'POST /api/v4/posts'` or `'GET /api/v4/users/username/{username}'`; no argument = all REST calls. O(1). */
   callCount (route?: string): number
   resetCalls (): void
+  /**
+   * With `validate: true`: every spec problem recorded so far, one line each
+   * (`POST /api/v4/posts → 201: request body/channel_id must be string`); empty when all calls were valid.
+   */
+  specErrors (): string[]
   faults: Faults
 }
 
 const copy = <T>(v: T): T => structuredClone(v)
 
 /**
- * Starts a simulator on `opts.port` (0 = random) and resolves once it listens.
- * Never throws for seeding misuse asynchronously: seeding methods throw `SimError` synchronously.
+ * Starts a simulator on `opts.port` (0 = random) and resolves once it listens. Seeding methods are
+ * synchronous and throw `SimError` (with the HTTP status and Mattermost error id the API would give)
+ * on misuse, e.g. a taken username.
  */
 export async function startSimulator (opts: StartOptions = {}): Promise<Simulator> {
   const s: State = createState({ ...DEFAULT_CONFIG, ...opts.config }, opts.pendingPostTtlMs ?? 30_000)
@@ -306,6 +312,12 @@ export async function startSimulator (opts: StartOptions = {}): Promise<Simulato
     resetCalls () {
       log.calls.length = 0
       log.counts.clear()
+    },
+    specErrors () {
+      return log.calls.flatMap(c => [
+        ...(c.requestErrors ?? []).map(e => `${c.route} → ${c.status}: request ${e}`),
+        ...(c.responseErrors ?? []).map(e => `${c.route} → ${c.status}: response ${e}`)
+      ])
     },
     faults
   }

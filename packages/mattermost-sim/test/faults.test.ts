@@ -46,6 +46,8 @@ t.test('failNext, down and latency', async (t) => {
   t.equal(a.headers.get('content-type'), 'application/json')
   t.match(a.body, { id: 'api.sim.injected_fault.app_error', status_code: 502, request_id: a.headers.get('x-request-id') })
   t.equal((await call(sim, 'POST', '/api/v4/posts', botToken, { channel_id: channel.id, message: 'x' })).status, 502)
+  t.same(sim.calls[0].body, { channel_id: channel.id, message: 'x' }, 'a failed call still records its body')
+  t.equal(sim.calls[0].status, 502)
   const wildcard = await call(sim, 'POST', '/api/v4/posts', botToken, { channel_id: channel.id, message: 'x' })
   t.equal(wildcard.status, 500)
   t.equal(wildcard.body.id, 'app.custom.error')

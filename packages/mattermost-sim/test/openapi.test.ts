@@ -86,6 +86,7 @@ t.test('every simulator answer on the main endpoints matches the spec', async (t
   await call(sim, 'POST', `/api/v4/teams/${team.id}/members/batch?graceful=true`, botToken, [{ team_id: team.id, user_id: sim.createUser({ username: 'zed' }).id }])
 
   t.equal(sim.calls.length, calls.length + 7)
+  t.same(sim.specErrors(), [])
   t.ok(sim.calls.some(c => c.status >= 400), 'error answers were checked too')
   for (const c of sim.calls) {
     t.same({ route: c.route, status: c.status, requestErrors: c.requestErrors, responseErrors: c.responseErrors },
@@ -98,6 +99,7 @@ t.test('validate records what a client sent wrong', async (t) => {
   const { botToken } = seed(sim)
   await call(sim, 'POST', '/api/v4/channels/direct', botToken, ['only-one'])
   t.match(sim.calls[0].requestErrors, ['body must NOT have fewer than 2 items'])
+  t.same(sim.specErrors(), ['POST /api/v4/channels/direct → 400: request body must NOT have fewer than 2 items'])
   const plain = await start(t)
   await call(plain, 'GET', '/api/v4/system/ping')
   t.equal(plain.calls[0].requestErrors, undefined, 'no validation unless asked')

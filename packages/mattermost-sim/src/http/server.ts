@@ -121,6 +121,26 @@ export function buildHttp (deps: HttpDeps): FastifyInstance {
     meta.set(request, m)
 
     if (faults.latencyMs > 0) await new Promise(resolve => setTimeout(resolve, faults.latencyMs))
+  })
+
+  // §2: plain text, not an AppError; reset and Retry-After in seconds from now.
+  function sendTooMany (reply: FastifyReply, v: { limit: number, remaining: number, resetSeconds: number, retryAfterSeconds: number }): FastifyReply {
+    return reply.code(429)
+      .header('X-Ratelimit-Limit', String(v.limit))
+      .header('X-Ratelimit-Remaining', String(v.remaining))
+      .header('X-Ratelimit-Reset', String(v.resetSeconds))
+      .header('Retry-After', String(v.retryAfterSeconds))
+      .header('content-type', 'text/plain')
+      .send(Buffer.from('limit exceeded\n'))
+  }
+
+  // Faults act after the body is parsed, so a failed call's record still shows what was sent.
+  app.addHook('preHandler', async (request, reply) => {
+    const m = meta.get(request)
+    if (m === undefined) return
+    const { record, template } = m
+    const route = record.route
+    record.body = request.body
     if (faults.isDown) {
       m.fault = true
       return sendError(reply, new SimError(503, 'api.server.service_unavailable.app_error'))
@@ -146,31 +166,14 @@ export function buildHttp (deps: HttpDeps): FastifyInstance {
         return sendTooMany(reply, verdict)
       }
     }
-  })
-
-  // §2: plain text, not an AppError; reset and Retry-After in seconds from now.
-  function sendTooMany (reply: FastifyReply, v: { limit: number, remaining: number, resetSeconds: number, retryAfterSeconds: number }): FastifyReply {
-    return reply.code(429)
-      .header('X-Ratelimit-Limit', String(v.limit))
-      .header('X-Ratelimit-Remaining', String(v.remaining))
-      .header('X-Ratelimit-Reset', String(v.resetSeconds))
-      .header('Retry-After', String(v.retryAfterSeconds))
-      .header('content-type', 'text/plain')
-      .send(Buffer.from('limit exceeded\n'))
-  }
-
-  app.addHook('preHandler', async (request, reply) => {
-    const m = meta.get(request)
-    if (m === undefined) return
-    m.record.body = request.body
-    const token = tokenFromHeaders(request.headers.authorization, request.headers.cookie)
+    const token = record.token ?? tokenFromHeaders(undefined, request.headers.cookie)
     if (token !== undefined) m.user = authenticate(s, token)
     const q = request.query as Record<string, string>
     if (token === undefined && typeof q.access_token === 'string' && q.access_token !== '') {
       return sendError(reply, new SimError(401, 'api.context.token_provided.app_error'))
     }
     const opts = (request.routeOptions.config as { auth?: RouteOptions } | undefined)?.auth
-    if (opts?.auth !== false && m.user === undefined && m.template !== undefined) {
+    if (opts?.auth !== false && m.user === undefined && template !== undefined) {
       return sendError(reply, new SimError(401, 'api.context.session_expired.app_error', undefined, token === undefined ? '' : 'token=<redacted>'))
     }
   })
