@@ -177,7 +177,7 @@ export function createProvisioner (deps: ProvisioningDeps) {
     if (known && !opts.sync && !needsToken(known)) return { account: known, userCreated: false, userUpdated: false, tokenIssued: false }
     admin()
     cipher()
-    return withLock(`mm-user:${userId}`, async (tx) => {
+    const outcome = await withLock(`mm-user:${userId}`, async (tx) => {
       const user = await findUserById(tx, userId)
       if (!user) throw new ProvisioningError('not_found', `No user with id ${userId}`)
       let account = await findMattermostAccount(tx, userId)
@@ -201,12 +201,20 @@ export function createProvisioner (deps: ProvisioningDeps) {
         }
       }
       let tokenIssued = false
+      let tokenError: unknown
       if (needsToken(account)) {
-        account = await issueToken(tx, account, opts.retry === true)
-        tokenIssued = true
+        // A failed issue must not roll back the user mapping made above: keep it, fail after commit.
+        try {
+          account = await issueToken(tx, account, opts.retry === true)
+          tokenIssued = true
+        } catch (err) {
+          tokenError = err
+        }
       }
-      return { account, userCreated, userUpdated, tokenIssued }
+      return { account, userCreated, userUpdated, tokenIssued, tokenError }
     })
+    if (outcome.tokenError !== undefined) throw outcome.tokenError
+    return { account: outcome.account, userCreated: outcome.userCreated, userUpdated: outcome.userUpdated, tokenIssued: outcome.tokenIssued }
   }
 
   /**

@@ -5,7 +5,8 @@
  * `QueueEvents`, turning it into an HTTP error from the catalogue:
  * - completed → the job's result (ids and flags, never a token);
  * - failed for good → the failure code's status (`username_taken` 409, `not_found` 404, …);
- * - an attempt failed transiently (Mattermost down) → 503 with Retry-After; the job keeps retrying;
+ * - an attempt failed transiently (Mattermost down) → 503 with Retry-After; the job keeps retrying
+ *   (a request finding it waiting out its backoff promotes it, so a retry is tried at once);
  * - no outcome within `timeoutMs` → 504 (safe to retry: the job goes on and is idempotent).
  */
 import type { FastifyReply } from 'fastify'
@@ -99,11 +100,9 @@ export function waitForJob (queue: MattermostQueue, events: QueueEvents, jobId: 
       const state = await job.getState()
       if (state === 'completed') return finish(() => resolve({ state: 'completed', value: job.returnvalue }))
       if (state === 'failed') return finish(() => reject(errorForFailure(job.failedReason)))
-      if (state === 'delayed' && job.attemptsMade > 0) {
-        const p = job.progress
-        if (isUnavailableProgress(p)) return finish(() => reject(unavailable(p.reason, p.retryAfterMs)))
-        return finish(() => reject(errorForFailure(job.failedReason)))
-      }
+      // A retry waiting out its backoff: this request is a reason to try now (the next failed
+      // attempt reports progress again, which answers 503 with Retry-After).
+      if (state === 'delayed' && job.attemptsMade > 0) await job.promote().catch(() => {})
     }).catch((err: unknown) => finish(() => reject(err)))
   })
 }
