@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,13 @@ const MAX = 2 * 1024 * 1024
 
 t.test('profile media uploads', async (t) => {
   const uploadDir = await mkdtemp(join(tmpdir(), 'parley-uploads-'))
+  // A partial upload left by a crashed process an hour ago, and one in flight right now.
+  await mkdir(join(uploadDir, '.tmp'))
+  const stale = join(uploadDir, '.tmp', `${randomUUID()}.part`)
+  const fresh = join(uploadDir, '.tmp', `${randomUUID()}.part`)
+  await writeFile(stale, 'x')
+  await writeFile(fresh, 'y')
+  await utimes(stale, new Date(Date.now() - 2 * 3_600_000), new Date(Date.now() - 2 * 3_600_000))
   const { app, db, createUser, tokenFor } = await build(t, { UPLOAD_DIR: uploadDir })
   const user = await createUser()
   const auth = { authorization: `Bearer ${tokenFor(user)}` }
@@ -113,8 +120,8 @@ t.test('profile media uploads', async (t) => {
     t.equal(res.statusCode, 401)
   })
 
-  t.test('rejected uploads leave no files behind', async (t) => {
-    t.same(await tmpFiles(), [], 'no temporary files remain')
+  t.test('rejected uploads leave no files behind; stale partial files are swept at start', async (t) => {
+    t.same(await tmpFiles(), [fresh.split('/').pop()], 'only the in-flight file of another process remains')
   })
 
   t.test('PUT /api/users/me/profile accepts only URLs of existing uploads of the matching scope', async (t) => {

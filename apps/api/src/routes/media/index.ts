@@ -24,7 +24,7 @@ import { findUploadByUrl, insertUpload } from '@parley/db'
 import { BadRequest, NotFound } from '../../errors.js'
 import { currentUser } from '../../plugins/auth.js'
 import { ErrorSchema, errorResponses } from '../../schemas/common.js'
-import { MAX_IMAGE_BYTES, SCOPE_DIR, STORED_NAME, commitImage, discard, ensureUploadDirs, receiveImage } from './store.js'
+import { MAX_IMAGE_BYTES, SCOPE_DIR, STORED_NAME, commitImage, discard, ensureUploadDirs, receiveImage, sweepStaleParts } from './store.js'
 
 export { uploadExists } from '@parley/db'
 
@@ -45,6 +45,8 @@ const UploadedSchema = Type.Object({
 export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, config } = app
   const root = await ensureUploadDirs(config.UPLOAD_DIR)
+  const swept = await sweepStaleParts(root)
+  if (swept > 0) app.log.info({ swept }, 'removed stale partial uploads')
   // Encapsulated here: only this plugin's routes parse multipart bodies.
   await app.register(multipart, {
     throwFileSizeLimit: false, // store.ts reports the limit itself

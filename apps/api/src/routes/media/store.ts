@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -77,6 +77,26 @@ export async function receiveImage (root: string, file: NodeJS.ReadableStream, t
   const accepted = detected && ACCEPTED[detected.mime]
   if (!accepted) return fail('unsupported-type')
   return { ok: true, id, ...accepted, sizeBytes, tmpPath }
+}
+
+/**
+ * Removes temporary files older than `olderThanMs` (left by a process that died mid-upload).
+ * Safe with replicas sharing the directory: a live upload takes seconds, not an hour.
+ * @returns how many were removed.
+ */
+export async function sweepStaleParts (root: string, olderThanMs = 3_600_000): Promise<number> {
+  const dir = join(root, '.tmp')
+  let removed = 0
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.part')) continue
+    const path = join(dir, name)
+    const info = await stat(path).catch(() => undefined)
+    if (info && Date.now() - info.mtimeMs > olderThanMs) {
+      await rm(path, { force: true })
+      removed++
+    }
+  }
+  return removed
 }
 
 /** Moves a received temporary file to its final place. @returns the path relative to `root`. */
