@@ -193,16 +193,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/users/:id/reset-password', {
     preHandler: adminOnly,
+    // The seed's call has no body; an absent body means "generate one".
+    preValidation: async (request) => { request.body ??= {} },
     schema: {
       tags: ['admin'],
       description: 'Sets a new password (the one given, or a generated one answered once) and signs the user out everywhere.',
       params: UuidParamSchema,
-      body: Type.Optional(Type.Object({ newPassword: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })) }, { additionalProperties: false })),
+      body: Type.Object({ newPassword: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })) }, { additionalProperties: false }),
       response: { 200: Type.Object({ id: Type.String(), temporaryPassword: Type.Optional(Type.String({ description: 'Only when generated; shown once' })) }), 404: ErrorSchema, ...errorResponses }
     }
   }, async (request) => {
     const u = await target(request.params.id)
-    const given = request.body?.newPassword
+    const given = request.body.newPassword
     const password = given ?? randomBytes(12).toString('base64url')
     const passwordHash = await argon2.hash(password, { type: argon2.argon2id })
     await db.update(users).set({ passwordHash, sessionVersion: sql`${users.sessionVersion} + 1` }).where(eq(users.id, u.id))
