@@ -146,7 +146,7 @@ async function main () {
   say(bold('1. A BORROW is approved: alice has never written to the bot, so it is a channel @mention'))
   const borrow = { action: 'BORROW', userId: 123, mattermostUsername: 'alice', device, requestId: 456, startDate: '2026-01-10', endDate: '2026-02-10' }
   const r1 = await send(borrow)
-  const a1 = await r1.json()
+  const a1 = await r1.json() as any
   say(`  POST /api/notifications/send → ${r1.status} ${JSON.stringify(a1)}`)
   const n1 = await delivered(a1.notificationId)
   const channelPosts = await postsIn(seed.channelId)
@@ -168,7 +168,7 @@ async function main () {
   say(bold('\n4. A RETURN is confirmed: now it arrives as a detailed DM'))
   const ret = { action: 'RETURN', userId: 123, mattermostUsername: 'alice', device, requestId: 789, returnDate: '2026-01-20' }
   const r4 = await send(ret)
-  const a4 = await r4.json()
+  const a4 = await r4.json() as any
   say(`  POST /api/notifications/send → ${r4.status} ${JSON.stringify(a4)}`)
   const n4 = await delivered(a4.notificationId)
   const dmPost = (await postsIn(dm.id)).find(p => p.id === n4.mattermostPostId)
@@ -178,7 +178,7 @@ async function main () {
   say(bold('\n5. The same RETURN is sent again (a retrying backend): a duplicate, nothing is posted'))
   const before = (await postsIn(dm.id)).length
   const r5 = await send(ret)
-  const a5 = await r5.json()
+  const a5 = await r5.json() as any
   say(`  POST /api/notifications/send → ${r5.status} ${JSON.stringify(a5)}`)
   await new Promise(r => setTimeout(r, 1_000))
   const after = (await postsIn(dm.id)).length

@@ -91,7 +91,12 @@ export function createMattermostListener (deps: WorkerDeps, opts: ListenerOption
   async function reconcile (): Promise<void> {
     const mm = deps.mattermost!
     const bot = await botId()
-    const since = Number(await redis.get(lastEventKey(prefix))) || Date.now() - 24 * 3600_000
+    const stored = Number(await redis.get(lastEventKey(prefix)))
+    if (!stored) { // a new deployment: nothing was missed yet; remember where we start
+      await redis.set(lastEventKey(prefix), String(Date.now()))
+      return
+    }
+    const since = stored
     const channels = await mm.getAllChannelsForUser(bot)
     for (const channel of channels) {
       if (channel.type !== 'D' || channel.last_post_at < since) continue

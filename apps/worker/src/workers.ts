@@ -15,6 +15,8 @@ export interface StartOptions {
   stalledIntervalMs?: number
   /** BullMQ job lock duration (ms): how long a job of a dead worker stays locked. */
   lockDurationMs?: number
+  /** Set false to skip upserting the job schedulers (tests sharing one database). */
+  schedulers?: boolean
 }
 
 export interface RunningWorkers {
@@ -43,8 +45,10 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
   }
 
   // Job schedulers: re-enqueue lost rows every minute; drop expired idempotency keys every 10 minutes (seed).
-  await deps.queues.notifications.upsertJobScheduler('sweep', { every: 60_000 }, { name: 'sweep', data: {} })
-  await deps.queues.notifications.upsertJobScheduler('cleanup-keys', { every: 10 * 60_000 }, { name: 'cleanup-keys', data: {} })
+  if (opts.schedulers !== false) {
+    await deps.queues.notifications.upsertJobScheduler('sweep', { every: 60_000 }, { name: 'sweep', data: {} })
+    await deps.queues.notifications.upsertJobScheduler('cleanup-keys', { every: 10 * 60_000 }, { name: 'cleanup-keys', data: {} })
+  }
 
   const listener = opts.listener === false ? undefined : createMattermostListener(deps, opts.listener)
   await listener?.start()

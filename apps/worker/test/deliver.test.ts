@@ -1,6 +1,7 @@
 import t from 'tap'
 import { assertSpecValid, pipeline, until } from './harness.js'
 import { borrowBody } from '../../api/test/fixtures-notifications.js'
+import { uniq } from '../../../test/env.js'
 
 const ret = (username: string, over: Record<string, unknown> = {}) =>
   borrowBody({ action: 'RETURN', startDate: undefined, endDate: undefined, returnDate: '2026-01-20', mattermostUsername: username, ...over })
@@ -83,11 +84,24 @@ t.test('policy "always" sends DMs to users who never wrote', async (t) => {
 
 t.test('a permanent 4xx fails the notification at once with Mattermost\'s error id', async (t) => {
   const p = await pipeline(t)
-  const n = await p.settled((await p.send(borrowBody({ mattermostUsername: 'no.such.user' }))).json().notificationId)
-  t.match(n, { status: 'failed', attempts: 1, lastErrorId: 'app.user.get_by_username.app_error' })
+  const username = `nosuch${uniq()}`
+  const n = await p.settled((await p.send(borrowBody({ mattermostUsername: username }))).json().notificationId)
+  t.match(n, { status: 'failed', attempts: 1, lastErrorId: 'app.user.get_by_username.app_error', lastError: /404/ })
   const admin = await p.api.admin()
-  p.mm.sim.createUser({ username: 'no.such.user' })
+  p.mm.sim.createUser({ username })
   const retried = await p.api.app.inject({ method: 'POST', url: `/api/notifications/${n.id}/retry`, headers: admin.headers })
   t.equal(retried.statusCode, 202, 'an admin retries it after fixing the cause')
   t.match(await p.settled(n.id), { status: 'delivered', delivery: 'channel' })
+})
+
+t.test('a cached recipient whose Mattermost account is gone is looked up again', async (t) => {
+  const p = await pipeline(t)
+  const u = p.mm.user({ inChannel: true })
+  t.equal((await p.settled((await p.send(borrowBody({ mattermostUsername: u.username }))).json().notificationId)).status, 'delivered')
+  // The cache points at an account that no longer exists (deleted and re-created with the same username).
+  await p.api.sql`update mattermost_recipients set mm_user_id = ${'x'.repeat(26)}, member_of_channel_id = null where username = ${u.username}`
+  const n = await p.settled((await p.send(borrowBody({ mattermostUsername: u.username }))).json().notificationId, 20_000)
+  t.match(n, { status: 'delivered', delivery: 'channel' }, 'delivered to the account the username belongs to now')
+  const [row] = await p.api.sql`select mm_user_id from mattermost_recipients where username = ${u.username}`
+  t.equal(row.mm_user_id, u.id, 'the cache was corrected')
 })

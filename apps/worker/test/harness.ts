@@ -74,7 +74,7 @@ export async function startWorker (t: Test, mm: SeededMattermost, prefix: string
   const mattermost = createMattermostClient({ baseUrl: config.MATTERMOST_URL!, token: config.MATTERMOST_BOT_TOKEN!, retryBaseMs: 20, logger })
   const notifications = createNotificationsQueue(redis, prefix)
   const deps: WorkerDeps = { config, db, redis, prefix, mattermost, tokenCipher: createTokenCipher(TEST_TOKEN_KEYS), logger, queues: { notifications } }
-  const running = await startWorkers(deps, { listener: { lockTtlMs: 1_000, pollMs: 200 }, stalledIntervalMs: 500, ...opts })
+  const running = await startWorkers(deps, { listener: { lockTtlMs: 1_000, pollMs: 200 }, stalledIntervalMs: 500, schedulers: false, ...opts })
   let closed = false
   const close = async () => {
     if (closed) return

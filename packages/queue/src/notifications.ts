@@ -16,7 +16,12 @@ import { NOTIFICATIONS_QUEUE, notificationJobOptions, type SendJob } from './not
  * Job payloads. Jobs carry ids, never secrets (job data sits in Redis in clear text).
  * `v` versions the payload so a newer worker keeps accepting older producers' jobs.
  */
-export const DeliverJobSchema = Type.Object({ v: Type.Literal(1), notificationId: Type.String({ format: 'uuid' }) }, { additionalProperties: false })
+export const DeliverJobSchema = Type.Object({
+  v: Type.Literal(1),
+  notificationId: Type.String({ format: 'uuid' }),
+  /** Set by the ledger sweep: look for an earlier post before posting. */
+  recheck: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
 export type DeliverJob = Static<typeof DeliverJobSchema>
 export const WelcomeJobSchema = Type.Object({ v: Type.Literal(1), mmUserId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
 export type WelcomeJob = Static<typeof WelcomeJobSchema>

@@ -16,12 +16,13 @@ import { UnrecoverableError, type Job } from 'bullmq'
 import { Value } from 'typebox/value'
 import type { Post } from '@mattermost/types/posts'
 import {
-  deleteExpiredKeys, findRecipient, findRecipientByUsername, markDelivered, markWelcomeSent, recordDeliveryError,
-  setChannelMembership, setDmChannel, staleQueued, startDeliveryAttempt, upsertRecipient, type MattermostRecipient, type Notification
+  deleteExpiredKeys, findRecipient, forgetRecipient, findRecipientByUsername, markDelivered, markWelcomeSent, recordDeliveryError,
+  setChannelMembership, setDmChannel, staleQueued, loadForDelivery, upsertRecipient, type MattermostRecipient, type Notification
 } from '@parley/db'
 import { isMattermostError, isPermanent, type MattermostClient } from '@parley/mattermost'
 import { DeliverJobSchema, WelcomeJobSchema, deliverJobId, writeStatus, type NotificationJobData, type NotificationJobName } from '@parley/queue'
 import type { WorkerDeps } from '../deps.js'
+import { queueProducerJobs } from './notification-send.js'
 import { WELCOME_MESSAGE, channelMessage, directMessage, type NotificationContent } from '../templates.js'
 
 export const NOTIFICATION_PROP = 'parley_notification_id'
@@ -37,6 +38,8 @@ interface Context { botUserId: string, botUsername: string, channelId: string, t
 export function notificationsProcessor (deps: WorkerDeps) {
   const { db, config, logger, redis, prefix } = deps
   let context: Promise<Context> | undefined
+  // `send` jobs from queue producers (packages/client) and the payload version check: notification-send.ts.
+  const producerJobs = queueProducerJobs(deps)
 
   function client (): MattermostClient {
     if (!deps.mattermost || !config.MATTERMOST_NOTIFICATION_CHANNEL_ID) {
@@ -90,13 +93,15 @@ export function notificationsProcessor (deps: WorkerDeps) {
   async function deliver (job: Job<NotificationJobData>): Promise<DeliverResult> {
     if (!Value.Check(DeliverJobSchema, job.data)) throw new UnrecoverableError('malformed deliver job: expected { v: 1, notificationId: <uuid> }')
     const { notificationId } = job.data
-    const n = await startDeliveryAttempt(db, notificationId)
-    if (!n) throw new UnrecoverableError(`no ledger row for notification ${notificationId}`)
+    const loaded = await loadForDelivery(db, notificationId)
+    if (!loaded) throw new UnrecoverableError(`no ledger row for notification ${notificationId}`)
+    const { notification: n, recipient: known } = loaded
+    const attempt = Math.max(job.attemptsStarted, 1)
     if (n.status !== 'queued') return { skipped: `notification is ${n.status}` }
     try {
       const mm = client()
       const ctx = await initialize()
-      const r = await recipientFor(mm, n.mattermostUsername)
+      const r = known ?? await recipientFor(mm, n.mattermostUsername)
       const content = { ...(n.payload as Omit<NotificationContent, 'action' | 'requestId'>), action: n.action, requestId: n.requestId }
       const dm = config.NOTIFY_DM_POLICY === 'always' || r.dmReady
       let channelId: string
@@ -108,13 +113,15 @@ export function notificationsProcessor (deps: WorkerDeps) {
         channelId = ctx.channelId
       }
       const delivery = dm ? 'dm' as const : 'channel' as const
-      if (n.attempts > 1) {
-        // An earlier attempt may have posted and died before recording it; look in both places it could be.
+      // An earlier attempt may have posted and died before recording it: a retry, a stalled job picked
+      // up again (attemptsStarted counts both, in Redis), an earlier job for this row, or a sweep re-add.
+      if (job.attemptsStarted > 1 || n.attempts > 0 || job.data.recheck === true) {
+        // Look in both places the post could be.
         const places = new Set([channelId, ctx.channelId, ...(r.dmChannelId ? [r.dmChannelId] : [])])
         for (const place of places) {
           const found = await earlierPost(mm, place, n.createdAt.getTime(), NOTIFICATION_PROP, n.id)
           if (found) {
-            await markDelivered(db, n.id, { delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, channelId: place })
+            await markDelivered(db, n.id, { delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, channelId: place, attempt })
             return { delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, reused: true }
           }
         }
@@ -125,9 +132,15 @@ export function notificationsProcessor (deps: WorkerDeps) {
         pending_post_id: `parley-${n.id}`,
         props: { [NOTIFICATION_PROP]: n.id, parley_action: n.action }
       })
-      await markDelivered(db, n.id, { delivery, postId: post.id, channelId })
+      await markDelivered(db, n.id, { delivery, postId: post.id, channelId, attempt })
       return { delivery, postId: post.id, reused: false }
     } catch (err) {
+      if (known && isMattermostError(err) && err.status === 404) {
+        // The cached Mattermost user is gone (deleted, or the username moved): forget it and look it up again.
+        await forgetRecipient(db, known.mmUserId)
+        await recordDeliveryError(db, n.id, { message: err.message, errorId: err.id, final: false, attempt: Math.max(job.attemptsStarted, 1) })
+        throw new Error(`cached Mattermost user ${known.mmUserId} not found; looking ${n.mattermostUsername} up again`)
+      }
       await failOrRetry(job, n, err)
       throw err
     }
@@ -138,7 +151,7 @@ export function notificationsProcessor (deps: WorkerDeps) {
     const permanent = err instanceof UnrecoverableError || isPermanent(err)
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
     const message = err instanceof Error ? err.message : String(err)
-    await recordDeliveryError(db, n.id, { message, errorId: isMattermostError(err) ? err.id : undefined, final: permanent || last })
+    await recordDeliveryError(db, n.id, { message, errorId: isMattermostError(err) ? err.id : undefined, final: permanent || last, attempt: Math.max(job.attemptsStarted, 1) })
     logger.warn({ notificationId: n.id, attempt: job.attemptsMade + 1, permanent, errorId: isMattermostError(err) ? err.id : undefined, reason: message }, 'delivery failed')
     if (permanent && !(err instanceof UnrecoverableError)) throw new UnrecoverableError(message)
   }
@@ -160,12 +173,15 @@ export function notificationsProcessor (deps: WorkerDeps) {
 
   async function sweep (): Promise<{ requeued: number }> {
     const ids = await staleQueued(db, SWEEP_AFTER_SECONDS)
-    for (const id of ids) await deps.queues.notifications.add('deliver', { v: 1, notificationId: id }, { jobId: deliverJobId(id) })
+    // recheck: the row's job vanished, so an earlier attempt may have posted without a trace in Redis.
+    for (const id of ids) await deps.queues.notifications.add('deliver', { v: 1, notificationId: id, recheck: true }, { jobId: deliverJobId(id) })
     return { requeued: ids.length }
   }
 
   return async function process (job: Job<NotificationJobData, unknown, NotificationJobName>) {
+    await producerJobs.checkVersion(job) // an unknown future payload version fails at once, with its reason
     switch (job.name) {
+      case 'send': return producerJobs.send(job)
       case 'deliver': return deliver(job)
       case 'welcome': return welcome(job)
       case 'initialize': { context = undefined; const c = await initialize(); return { botUserId: c.botUserId } }

@@ -4,7 +4,7 @@
 import { and, desc, eq, lt, sql } from 'drizzle-orm'
 import type { Executor } from '../client.js'
 import { notificationKeys, notifications, type Notification } from '../schema/notifications.js'
-import { mattermostRecipients } from '../schema/mattermost-recipients.js'
+import { mattermostRecipients, type MattermostRecipient } from '../schema/mattermost-recipients.js'
 
 export interface AcceptInput {
   idempotencyKey: string
@@ -63,27 +63,42 @@ export const findNotification = async (db: Executor, id: string): Promise<Notifi
   (await db.select().from(notifications).where(eq(notifications.id, id)).limit(1))[0]
 
 /**
- * Starts a delivery attempt: counts it and returns the row, in one statement.
- * `attempts > 1` on the returned row means an earlier attempt may already have posted.
+ * Loads a notification and its recipient's cached Mattermost state (undefined for a username not
+ * seen yet) in one round trip, without writing: the hot path of delivery commits only its outcome.
  */
-export async function startDeliveryAttempt (db: Executor, id: string): Promise<Notification | undefined> {
-  const rows = await db.update(notifications)
-    .set({ attempts: sql`${notifications.attempts} + 1`, lastAttemptAt: sql`now()` })
-    .where(eq(notifications.id, id)).returning()
-  return rows[0]
+export async function loadForDelivery (db: Executor, id: string): Promise<{ notification: Notification, recipient?: MattermostRecipient } | undefined> {
+  const [row] = await db.select({
+    notification: notifications,
+    recipient: sql<Record<string, unknown> | null>`(select row_to_json(r) from mattermost_recipients r where r.username = ${notifications.mattermostUsername})`
+  }).from(notifications).where(eq(notifications.id, id)).limit(1)
+  if (!row) return undefined
+  const r = row.recipient
+  const recipient = r
+    ? {
+        mmUserId: r.mm_user_id as string, username: r.username as string, dmReady: r.dm_ready as boolean, dmChannelId: r.dm_channel_id as string | null,
+        dmReadyAt: r.dm_ready_at ? new Date(r.dm_ready_at as string) : null, memberOfChannelId: r.member_of_channel_id as string | null,
+        welcomePostId: r.welcome_post_id as string | null, welcomeSentAt: r.welcome_sent_at ? new Date(r.welcome_sent_at as string) : null,
+        createdAt: new Date(r.created_at as string), updatedAt: new Date(r.updated_at as string)
+      }
+    : undefined
+  return { notification: row.notification, recipient }
 }
 
-/** Marks a notification delivered (idempotent: a delivered row keeps its first post). */
-export async function markDelivered (db: Executor, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string }): Promise<void> {
+/**
+ * Marks a notification delivered (idempotent: a delivered row keeps its first post) and counts the
+ * attempt: `attempts` becomes at least `attempt` (BullMQ's attemptsStarted, which also counts
+ * attempts a crashed worker never recorded).
+ */
+export async function markDelivered (db: Executor, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string, attempt?: number }): Promise<void> {
   await db.update(notifications)
-    .set({ status: 'delivered', delivery: d.delivery, mattermostPostId: d.postId, mattermostChannelId: d.channelId, deliveredAt: sql`now()`, lastError: null, lastErrorId: null })
+    .set({ status: 'delivered', delivery: d.delivery, mattermostPostId: d.postId, mattermostChannelId: d.channelId, deliveredAt: sql`now()`, lastError: null, lastErrorId: null, attempts: sql`greatest(${notifications.attempts} + 1, ${d.attempt ?? 0})`, lastAttemptAt: sql`now()` })
     .where(and(eq(notifications.id, id), sql`${notifications.status} <> 'delivered'`))
 }
 
-/** Records an error on the row; `final` also marks it failed. Never pass a secret in `message`. */
-export async function recordDeliveryError (db: Executor, id: string, e: { message: string, errorId?: string, final: boolean }): Promise<void> {
+/** Records a failed attempt; `final` also marks it failed. Never pass a secret in `message`. */
+export async function recordDeliveryError (db: Executor, id: string, e: { message: string, errorId?: string, final: boolean, attempt?: number }): Promise<void> {
   await db.update(notifications)
-    .set({ lastError: e.message.slice(0, 1000), lastErrorId: e.errorId ?? null, ...(e.final ? { status: 'failed' as const } : {}) })
+    .set({ lastError: e.message.slice(0, 1000), lastErrorId: e.errorId ?? null, attempts: sql`greatest(${notifications.attempts} + 1, ${e.attempt ?? 0})`, lastAttemptAt: sql`now()`, ...(e.final ? { status: 'failed' as const } : {}) })
     .where(and(eq(notifications.id, id), sql`${notifications.status} <> 'delivered'`))
 }
 

@@ -52,3 +52,8 @@ export async function markWelcomeSent (db: Executor, mmUserId: string, postId: s
   await db.update(mattermostRecipients).set({ welcomeSentAt: sql`coalesce(${mattermostRecipients.welcomeSentAt}, now())`, welcomePostId: sql`coalesce(${mattermostRecipients.welcomePostId}, ${postId})` })
     .where(eq(mattermostRecipients.mmUserId, mmUserId))
 }
+
+/** Drops what is cached about a Mattermost user (it no longer exists there). */
+export async function forgetRecipient (db: Executor, mmUserId: string): Promise<void> {
+  await db.delete(mattermostRecipients).where(eq(mattermostRecipients.mmUserId, mmUserId))
+}
