@@ -5,6 +5,7 @@
 import argon2 from 'argon2'
 import { QueueEvents } from 'bullmq'
 import type { Test } from 'tap'
+import type { FastifyServerOptions } from 'fastify'
 import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
 import { createDb, createTokenCipher, insertApiKey, insertUser, type User } from '@parley/db'
 import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, createMattermostQueue, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
@@ -30,7 +31,8 @@ export function testConfig (env: Record<string, string | undefined> = {}): ApiCo
   })
 }
 
-export async function build (t: Test, env: Record<string, string | undefined> = {}) {
+/** `appOpts` go to Fastify (e.g. a `logger` writing to a stream, to inspect logs). */
+export async function build (t: Test, env: Record<string, string | undefined> = {}, appOpts: FastifyServerOptions = {}) {
   const config = testConfig(env)
   const dbHandle = createDb(config.DATABASE_URL, { max: 5 })
   const redis = producerConnection(config.REDIS_URL)
@@ -41,7 +43,7 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
   const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
   const mattermostEventsConnection = workerConnection(config.REDIS_URL)
   const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
-  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) })
+  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) }, appOpts)
   t.teardown(async () => {
     await app.close()
     await notificationsEvents.close()

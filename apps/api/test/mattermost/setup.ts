@@ -14,6 +14,7 @@ import { startSimulator, type SimConfig } from '@parley/mattermost-sim'
 import { MATTERMOST_QUEUE, workerConnection } from '@parley/queue'
 import { mattermostProcessor } from '../../../worker/src/jobs/mattermost.js'
 import { build } from '../helper.js'
+import { redactPaths } from '../../src/app.js'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_TOKEN_KEYS, uniq } from '../../../../test/env.js'
 
 export interface RigOptions {
@@ -30,7 +31,9 @@ export interface RigOptions {
 export async function rig (t: Test, opts: RigOptions = {}) {
   const sim = await startSimulator({ config: { EnableUserAccessTokens: true, MaxUsersPerTeam: 100_000, ...opts.sim }, latencyMs: opts.latencyMs ?? 0 })
   const { user: adminUser, token: adminToken } = sim.createBot({ username: `parley-admin-${uniq()}`, roles: 'system_admin system_user' })
-  const h = await build(t, { MATTERMOST_URL: sim.url, ...opts.env })
+  const apiLogs: string[] = []
+  const apiLogger = { level: 'trace', redact: { paths: redactPaths, censor: '[redacted]' }, stream: { write: (line: string) => { apiLogs.push(line) } } }
+  const h = await build(t, { MATTERMOST_URL: sim.url, ...opts.env }, { logger: apiLogger })
   const prefix = h.config.QUEUE_PREFIX
 
   const logs: string[] = []
@@ -73,5 +76,5 @@ export async function rig (t: Test, opts: RigOptions = {}) {
   const session = (headers: Record<string, string>, organizationId: string) =>
     h.app.inject({ method: 'POST', url: '/api/v1/mattermost/session', headers, payload: { organizationId } })
 
-  return { ...h, sim, adminUser, adminToken, worker, workerConfig, logs, org, member, session, mattermost }
+  return { ...h, sim, adminUser, adminToken, worker, workerConfig, logs, apiLogs, org, member, session, mattermost }
 }
