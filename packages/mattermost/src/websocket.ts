@@ -158,9 +158,15 @@ export function createMattermostSocket ({
     if (!running) return
     authenticated = false
     pendingPing = 0
-    const socket = new WebSocketImpl(socketUrl(), {
-      handshakeTimeout: pingIntervalMs, headers: { authorization: `Bearer ${token}` }
-    })
+    let socket: WebSocket
+    try {
+      socket = new WebSocketImpl(socketUrl(), {
+        handshakeTimeout: pingIntervalMs, headers: { authorization: `Bearer ${token}` }
+      })
+    } catch (err) { // e.g. a malformed baseUrl: report it and keep the retry schedule
+      report(err as Error, 'mattermost websocket could not be created')
+      return afterDisconnect()
+    }
     ws = socket
     socket.on('open', () => {
       if (ws !== socket) return

@@ -254,6 +254,15 @@ t.test('a rejected token is a failed attempt, not an open connection', async (t)
   t.equal(socket.status().connectionId, undefined)
 })
 
+t.test('a malformed baseUrl is reported through error, never thrown', async (t) => {
+  const { socket } = open(t, 'not a url', 'token')
+  const failed = next(socket, 'error')
+  socket.start()
+  t.match((await failed)[0].message, /Invalid URL/)
+  t.equal(socket.status().consecutiveFailures, 1)
+  await socket.stop()
+})
+
 t.test('stop() closes with 1000 and stays stopped', async (t) => {
   const stub = await startWsStub(t)
   const { socket } = open(t, stub.url, stub.token)
