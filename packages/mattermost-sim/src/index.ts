@@ -21,7 +21,7 @@ import type { Channel, Post, Team, UserAccessTokenSanitized, UserProfile } from 
 import { createState, DEFAULT_CONFIG, type SimConfig, type State } from './state.js'
 import { WsHub } from './websocket.js'
 
-export type { SimConfig } from './state.js'
+export { DEFAULT_CONFIG, type SimConfig } from './state.js'
 export type { CallRecord } from './http/server.js'
 export type {
   Bot, Channel, ChannelMember, ChannelType, Post, PostList, Team, TeamMember, UserAccessToken, UserAccessTokenSanitized, UserProfile

@@ -23,6 +23,10 @@ t.test('responses carry Mattermost headers and exact JSON content type', async (
   t.equal(unknown.status, 404)
   t.equal(unknown.body.id, 'api.context.404.app_error')
 
+  const badJson = await fetch(`${sim.url}/api/v4/posts`, { method: 'POST', headers: { authorization: `Bearer ${botToken}`, 'content-type': 'application/json' }, body: '{nope' })
+  t.equal(badJson.status, 400)
+  t.equal(((await badJson.json()) as { id: string }).id, 'api.context.invalid_body_param.app_error')
+
   const ping = await call(sim, 'GET', '/api/v4/system/ping')
   t.equal(ping.status, 200)
   t.equal(ping.body.status, 'OK')
