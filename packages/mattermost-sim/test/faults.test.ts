@@ -21,7 +21,7 @@ t.test('rateLimitNext answers 429 in plain text with rate-limit headers (§2)', 
 })
 
 t.test('GCRA limiter (RateLimitSettings)', async (t) => {
-  const sim = await start(t, { rateLimit: { perSec: 1, maxBurst: 2 } })
+  const sim = await start(t, { rateLimit: { perSec: 0.25, maxBurst: 2 } })
   const { botToken } = seed(sim)
   const statuses = []
   for (let i = 0; i < 4; i++) {
@@ -29,7 +29,7 @@ t.test('GCRA limiter (RateLimitSettings)', async (t) => {
     statuses.push(res.status)
     t.equal(res.headers.get('x-ratelimit-limit'), '3')
     if (res.status === 429) {
-      t.equal(res.headers.get('retry-after'), '1')
+      t.ok(Number(res.headers.get('retry-after')) >= 1, 'Retry-After in whole seconds from now')
       t.equal(res.text, 'limit exceeded\n')
     }
   }
