@@ -149,6 +149,12 @@ t.test('approvals and manager tokens', async (t) => {
     const answers = await Promise.all([1, 2, 3].map(() => call(manager, 'POST', `/api/approvals/${b.id}/respond`, { decision: 'approved' })))
     t.same(answers.map(r => r.statusCode).sort(), [200, 409, 409])
     t.equal((await db.select().from(messages).where(eq(messages.conversationId, roomId))).length, 1, 'one token message')
+
+    // More concurrent responses than the test pool has connections (5): none may starve.
+    const many = await Promise.all(Array.from({ length: 6 }, () => call(bot, 'POST', '/api/approvals', { targetUserId: manager.id, conversationId: roomId }).then(r => r.json().id as string)))
+    const all = await Promise.all(many.flatMap(id => [1, 2].map(() => call(manager, 'POST', `/api/approvals/${id}/respond`, { decision: 'approved' }))))
+    t.same(all.map(r => r.statusCode).sort(), [...Array(6).fill(200), ...Array(6).fill(409)])
+    t.equal((await db.select().from(messages).where(eq(messages.conversationId, roomId))).length, 7, 'one token message per approval')
   })
 
   t.test('a manager demoted after the request cannot approve', async (t) => {

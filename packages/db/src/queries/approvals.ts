@@ -47,19 +47,27 @@ export const listApprovals = (db: Executor, userId: string, o: { direction: 'inc
   )).orderBy(desc(approvals.createdAt), desc(approvals.id)).limit(o.limit).offset(o.offset)
 
 /**
- * Locks approval `id` for a decision (`select … for update`): call inside a transaction, so a
- * concurrent respond waits, then finds it decided. @returns the row, or undefined.
+ * Records the decision (who and when) on a pending approval, in one statement: of concurrent
+ * decisions exactly one matches `pending`. @returns the decided row, or undefined when it was not pending.
  */
-export const lockApproval = async (tx: Executor, id: string): Promise<Approval | undefined> =>
-  (await tx.select().from(approvals).where(eq(approvals.id, id)).for('update').limit(1))[0]
-
-/** Records the decision (who, when, and where the token went). Only a pending row changes. */
-export async function decideApproval (tx: Executor, d: { id: string, decision: 'approved' | 'denied', decidedBy: string, tokenConversationId?: string, tokenMessageId?: string }): Promise<Approval | undefined> {
-  const rows = await tx.update(approvals).set({
-    status: d.decision, decidedBy: d.decidedBy, decidedAt: sql`now()`,
-    tokenConversationId: d.tokenConversationId ?? null, tokenMessageId: d.tokenMessageId ?? null
-  }).where(and(eq(approvals.id, d.id), eq(approvals.status, 'pending'))).returning()
+export async function decideApproval (db: Executor, d: { id: string, decision: 'approved' | 'denied', decidedBy: string }): Promise<Approval | undefined> {
+  const rows = await db.update(approvals).set({ status: d.decision, decidedBy: d.decidedBy, decidedAt: sql`now()` })
+    .where(and(eq(approvals.id, d.id), eq(approvals.status, 'pending'))).returning()
   return rows[0]
+}
+
+/** Records where the token of an approved approval was posted. */
+export async function recordTokenMessage (db: Executor, id: string, at: { conversationId: string, messageId: string }): Promise<void> {
+  await db.update(approvals).set({ tokenConversationId: at.conversationId, tokenMessageId: at.messageId }).where(eq(approvals.id, id))
+}
+
+/**
+ * Puts an approval decided by `decidedBy` back to pending when its token could not be posted
+ * (only while no token message is recorded), so the manager can approve again.
+ */
+export async function reopenApproval (db: Executor, id: string, decidedBy: string): Promise<void> {
+  await db.update(approvals).set({ status: 'pending', decidedBy: null, decidedAt: null })
+    .where(and(eq(approvals.id, id), eq(approvals.decidedBy, decidedBy), isNull(approvals.tokenMessageId)))
 }
 
 /**

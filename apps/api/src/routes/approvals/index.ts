@@ -25,7 +25,7 @@ import { Type, type Static } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   decideApproval, ensureManagerTokenEnc, findApproval, findConversationForMember, findUserById, insertApproval, isMember,
-  listApprovals, lockApproval, type ApprovalRow
+  listApprovals, recordTokenMessage, reopenApproval, type ApprovalRow
 } from '@parley/db'
 import { BadRequest, Conflict, Forbidden, NotFound, Unavailable } from '../../errors.js'
 import { currentUser } from '../../plugins/auth.js'
@@ -151,29 +151,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!me.manager) throw new Forbidden('You are no longer a manager, so you cannot approve')
       if (!app.tokenCipher) throw new Unavailable('Token encryption is not configured (TOKEN_ENCRYPTION_KEYS)')
     }
-    const cipher = app.tokenCipher
+    if (decision === 'denied') {
+      if (!await decideApproval(db, { id, decision, decidedBy: me.id })) throw new Conflict(`Approval ${id} was already decided`)
+      request.log.info({ approvalId: id, decision }, 'approval decided')
+      return announce(id)
+    }
+    const cipher = app.tokenCipher!
+    if (found.conversationId) {
+      const [requesterIn, managerIn] = await Promise.all([isMember(db, found.conversationId, found.requesterId), isMember(db, found.conversationId, me.id)])
+      if (!requesterIn || !managerIn) throw new Conflict(`Conversation ${found.conversationId} no longer has both of you as members; deny this approval and ask again`)
+    }
     // Committed before the token is posted, so a posted token is always the stored one.
-    const tokenEnc = decision === 'approved' ? await ensureManagerTokenEnc(db, me.id, () => cipher!.encrypt(generateManagerToken())) : undefined
-
-    // The row lock makes a concurrent second response wait, then see the decision (409).
-    await db.transaction(async tx => {
-      const locked = await lockApproval(tx, id)
-      if (!locked || locked.status !== 'pending') throw new Conflict(`Approval ${id} was already ${locked?.status ?? 'decided'}`)
-      if (decision === 'denied') {
-        await decideApproval(tx, { id, decision, decidedBy: me.id })
-        return
-      }
-      let conversationId = locked.conversationId
-      if (conversationId) {
-        const [requesterIn, managerIn] = await Promise.all([isMember(tx, conversationId, locked.requesterId), isMember(tx, conversationId, me.id)])
-        if (!requesterIn || !managerIn) throw new Conflict(`Conversation ${conversationId} no longer has both of you as members; deny this approval and ask again`)
-      } else {
-        conversationId = (await getOrCreateDirect(app, me.id, locked.requesterId)).conversation.id
-      }
-      // Posted on its own connection (postMessage takes the app); the approval commits after it.
-      const { message } = await postMessage(app, { conversationId, senderId: me.id, content: cipher!.decrypt(tokenEnc!), format: 'text' })
-      await decideApproval(tx, { id, decision, decidedBy: me.id, tokenConversationId: conversationId, tokenMessageId: message.id })
-    })
+    const tokenEnc = await ensureManagerTokenEnc(db, me.id, () => cipher.encrypt(generateManagerToken()))
+    // The decision is claimed by one conditional update (concurrent responses get 409), then the
+    // token is posted; no transaction is held open while posting, so responses cannot starve the
+    // connection pool. If posting fails the approval is reopened for another try.
+    if (!await decideApproval(db, { id, decision, decidedBy: me.id })) throw new Conflict(`Approval ${id} was already decided`)
+    try {
+      const conversationId = found.conversationId ?? (await getOrCreateDirect(app, me.id, found.requesterId)).conversation.id
+      const { message } = await postMessage(app, { conversationId, senderId: me.id, content: cipher.decrypt(tokenEnc), format: 'text' })
+      await recordTokenMessage(db, id, { conversationId, messageId: message.id })
+    } catch (err) {
+      await reopenApproval(db, id, me.id).catch(() => {})
+      throw err
+    }
     request.log.info({ approvalId: id, decision }, 'approval decided')
     return announce(id)
   })
