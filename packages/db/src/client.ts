@@ -6,7 +6,7 @@ import postgres from 'postgres'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import * as schema from './schema/index.js'
 
-export type Db = PostgresJsDatabase<typeof schema>
+export type Db = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql }
 /** A `Db` or a transaction opened from it: query functions take either in their first slot. */
 export type Executor = Db | Parameters<Parameters<Db['transaction']>[0]>[0]
 

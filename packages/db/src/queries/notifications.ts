@@ -2,7 +2,7 @@
  * Notification ledger queries (seeds/devicehub-notification-system.md, "Idempotency").
  */
 import { and, desc, eq, lt, sql } from 'drizzle-orm'
-import type { Executor } from '../client.js'
+import type { Db, Executor } from '../client.js'
 import { notificationKeys, notifications, type Notification } from '../schema/notifications.js'
 import { mattermostRecipients, type MattermostRecipient } from '../schema/mattermost-recipients.js'
 
@@ -31,27 +31,30 @@ export interface AcceptResult {
  * One statement: claims (or reclaims an expired) key row and inserts the notification together,
  * so a crash can never leave one without the other. Concurrent sends of one key admit exactly one.
  */
-export async function acceptNotification (db: Executor, n: AcceptInput): Promise<AcceptResult> {
+export async function acceptNotification (db: Db, n: AcceptInput): Promise<AcceptResult> {
+  // The hot path of the API: a postgres.js tagged template, so the statement is prepared once per
+  // connection instead of planned on every call (drizzle's execute does not prepare).
+  const pg = db.$client
   const payload = JSON.stringify(n.payload)
   for (let attempt = 0; attempt < 3; attempt++) {
-    const rows = await db.execute<{ id: string, created: boolean }>(sql`
+    const rows = await pg<{ id: string, created: boolean }[]>`
       with claim as (
         insert into notification_keys (key, notification_id, expires_at)
-        values (${n.idempotencyKey}, coalesce(${n.notificationId ?? null}::uuid, gen_random_uuid()), now() + make_interval(secs => ${n.windowSeconds}))
+        values (${n.idempotencyKey}, coalesce(${n.notificationId ?? null}::uuid, gen_random_uuid()), now() + make_interval(secs => ${n.windowSeconds}::int))
         on conflict (key) do update
           set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
           where notification_keys.expires_at <= now()
         returning notification_id
       ), inserted as (
         insert into notifications (id, idempotency_key, action, request_id, user_id, mattermost_username, payload, source)
-        select notification_id, ${n.idempotencyKey}, ${n.action}, ${n.requestId}, ${n.userId}, ${n.mattermostUsername}, ${payload}::jsonb, ${n.source ?? 'http'}
+        select notification_id, ${n.idempotencyKey}, ${n.action}::notification_action, ${n.requestId}, ${n.userId}, ${n.mattermostUsername}, ${payload}::jsonb, ${n.source ?? 'http'}::notification_source
         from claim
         returning id
       )
       select id, true as created from inserted
       union all
       select notification_id as id, false as created from notification_keys
-      where key = ${n.idempotencyKey} and not exists (select 1 from claim)`)
+      where key = ${n.idempotencyKey} and not exists (select 1 from claim)`
     const row = rows[0]
     // Empty only when a concurrent send of the same key committed after our snapshot: read again.
     if (row) return { notificationId: row.id, created: row.created }
@@ -66,22 +69,32 @@ export const findNotification = async (db: Executor, id: string): Promise<Notifi
  * Loads a notification and its recipient's cached Mattermost state (undefined for a username not
  * seen yet) in one round trip, without writing: the hot path of delivery commits only its outcome.
  */
-export async function loadForDelivery (db: Executor, id: string): Promise<{ notification: Notification, recipient?: MattermostRecipient } | undefined> {
-  const [row] = await db.select({
-    notification: notifications,
-    recipient: sql<Record<string, unknown> | null>`(select row_to_json(r) from mattermost_recipients r where r.username = ${notifications.mattermostUsername})`
-  }).from(notifications).where(eq(notifications.id, id)).limit(1)
+export async function loadForDelivery (db: Db, id: string): Promise<{ notification: Notification, recipient?: MattermostRecipient } | undefined> {
+  // Prepared (postgres.js template): this runs once per delivery.
+  const [row] = await db.$client<{ n: Record<string, unknown>, r: Record<string, unknown> | null }[]>`
+    select row_to_json(n) as n, (select row_to_json(r) from mattermost_recipients r where r.username = n.mattermost_username) as r
+    from notifications n where n.id = ${id}`
   if (!row) return undefined
-  const r = row.recipient
+  const n = row.n
+  const date = (v: unknown) => v ? new Date(v as string) : null
+  const notification: Notification = {
+    id: n.id as string, idempotencyKey: n.idempotency_key as string, action: n.action as Notification['action'], requestId: n.request_id as string,
+    userId: n.user_id as string, mattermostUsername: n.mattermost_username as string, payload: n.payload, source: n.source as Notification['source'],
+    status: n.status as Notification['status'], delivery: n.delivery as Notification['delivery'], mattermostPostId: n.mattermost_post_id as string | null,
+    mattermostChannelId: n.mattermost_channel_id as string | null, attempts: n.attempts as number, lastError: n.last_error as string | null,
+    lastErrorId: n.last_error_id as string | null, lastAttemptAt: date(n.last_attempt_at), deliveredAt: date(n.delivered_at),
+    createdAt: date(n.created_at)!, updatedAt: date(n.updated_at)!
+  }
+  const r = row.r
   const recipient = r
     ? {
         mmUserId: r.mm_user_id as string, username: r.username as string, dmReady: r.dm_ready as boolean, dmChannelId: r.dm_channel_id as string | null,
-        dmReadyAt: r.dm_ready_at ? new Date(r.dm_ready_at as string) : null, memberOfChannelId: r.member_of_channel_id as string | null,
-        welcomePostId: r.welcome_post_id as string | null, welcomeSentAt: r.welcome_sent_at ? new Date(r.welcome_sent_at as string) : null,
-        createdAt: new Date(r.created_at as string), updatedAt: new Date(r.updated_at as string)
+        dmReadyAt: date(r.dm_ready_at), memberOfChannelId: r.member_of_channel_id as string | null,
+        welcomePostId: r.welcome_post_id as string | null, welcomeSentAt: date(r.welcome_sent_at),
+        createdAt: date(r.created_at)!, updatedAt: date(r.updated_at)!
       }
     : undefined
-  return { notification: row.notification, recipient }
+  return { notification, recipient }
 }
 
 /**
@@ -89,10 +102,12 @@ export async function loadForDelivery (db: Executor, id: string): Promise<{ noti
  * attempt: `attempts` becomes at least `attempt` (BullMQ's attemptsStarted, which also counts
  * attempts a crashed worker never recorded).
  */
-export async function markDelivered (db: Executor, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string, attempt?: number }): Promise<void> {
-  await db.update(notifications)
-    .set({ status: 'delivered', delivery: d.delivery, mattermostPostId: d.postId, mattermostChannelId: d.channelId, deliveredAt: sql`now()`, lastError: null, lastErrorId: null, attempts: sql`greatest(${notifications.attempts} + 1, ${d.attempt ?? 0})`, lastAttemptAt: sql`now()` })
-    .where(and(eq(notifications.id, id), sql`${notifications.status} <> 'delivered'`))
+export async function markDelivered (db: Db, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string, attempt?: number }): Promise<void> {
+  await db.$client`
+    update notifications set status = 'delivered', delivery = ${d.delivery}::notification_delivery, mattermost_post_id = ${d.postId},
+      mattermost_channel_id = ${d.channelId}, delivered_at = now(), last_error = null, last_error_id = null,
+      attempts = greatest(attempts + 1, ${d.attempt ?? 0}::int), last_attempt_at = now(), updated_at = now()
+    where id = ${id} and status <> 'delivered'`
 }
 
 /** Records a failed attempt; `final` also marks it failed. Never pass a secret in `message`. */
@@ -109,11 +124,11 @@ export async function requeueFailed (db: Executor, id: string): Promise<boolean>
   return rows.length === 1
 }
 
-/** Rows still `queued` whose last activity is older than `olderThanSeconds` (for the re-enqueue sweep). */
+/** Up to `limit` rows still `queued` whose last activity is older than `olderThanSeconds`, newest first (for the re-enqueue sweep). */
 export async function staleQueued (db: Executor, olderThanSeconds: number, limit = 500): Promise<string[]> {
   const rows = await db.select({ id: notifications.id }).from(notifications)
     .where(and(eq(notifications.status, 'queued'), lt(notifications.updatedAt, sql`now() - make_interval(secs => ${olderThanSeconds})`)))
-    .orderBy(notifications.createdAt).limit(limit)
+    .orderBy(desc(notifications.createdAt)).limit(limit) // newest first: the most useful to deliver now
   return rows.map(r => r.id)
 }
 
