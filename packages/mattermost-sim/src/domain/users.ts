@@ -4,7 +4,7 @@
  */
 import { SimError } from '../app-error.js'
 import { newId } from '../ids.js'
-import type { Bot, UserProfile, UserAccessTokenSanitized } from '../model.js'
+import type { UserProfile, UserAccessTokenSanitized } from '../model.js'
 import { checkPassword, checkUser } from '../rules.js'
 import { addToIndex, broadcast, type State, type TokenRecord, type UserRecord } from '../state.js'
 
