@@ -6,7 +6,7 @@ import t from 'tap'
 import { fileTypeFromBuffer } from 'file-type'
 import { uploadExists } from '@parley/db'
 import { build } from '../helper.js'
-import { multipart, tinyJpeg, tinyPng } from '../fixtures/images.js'
+import { multipart, tinyApng, tinyJpeg, tinyPng } from '../fixtures/images.js'
 
 const MAX = 2 * 1024 * 1024
 
@@ -68,6 +68,15 @@ t.test('profile media uploads', async (t) => {
     const tooBig = await fetch(`${address}/api/uploads/images?scope=avatar`, { method: 'POST', headers: auth, body: big })
     t.equal(tooBig.status, 413, 'a 24 MB body is cut off with 413 and the client reads the answer')
     t.equal((await tooBig.json() as { code: string }).code, 'PARLEY_PAYLOAD_TOO_LARGE')
+  })
+
+  t.test('an animated PNG is stored and served as a PNG', async (t) => {
+    const apng = tinyApng()
+    t.equal((await fileTypeFromBuffer(apng))?.mime, 'image/apng', 'the fixture is an APNG by its bytes')
+    const res = await upload('avatar', image(apng))
+    t.equal(res.statusCode, 201)
+    t.match(res.json().url, /\.png$/)
+    t.equal((await app.inject({ url: res.json().url })).headers['content-type'], 'image/png')
   })
 
   t.test('exactly 2 MB is accepted; one byte more is 413', async (t) => {

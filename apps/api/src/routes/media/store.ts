@@ -23,7 +23,9 @@ export const SCOPE_DIR: Record<UploadScope, 'photos' | 'avatars'> = { photo: 'ph
 /** Types accepted, by what `file-type` detects from the bytes, with the extension stored. */
 const ACCEPTED: Record<string, { ext: 'jpg' | 'png', contentType: 'image/jpeg' | 'image/png' }> = {
   'image/jpeg': { ext: 'jpg', contentType: 'image/jpeg' },
-  'image/png': { ext: 'png', contentType: 'image/png' }
+  'image/png': { ext: 'png', contentType: 'image/png' },
+  // An animated PNG is a PNG (an acTL chunk before the image data); PNG decoders show its first frame.
+  'image/apng': { ext: 'png', contentType: 'image/png' }
 }
 
 /** The only file names ever served: a v4-style UUID and one of the stored extensions. */
