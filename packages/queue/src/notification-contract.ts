@@ -88,13 +88,18 @@ export function actionFieldErrors (body: Pick<SendNotification, 'action' | DateF
 export function sendNotificationErrors (input: unknown): string | undefined {
   // Fast path for valid input (compiled check, ~0.5 µs); the messages come from Value.Errors as before.
   if (checkSendNotification.Check(input)) return actionFieldErrors(input)
-  const first = Value.Errors(SendNotificationSchema, input)[0]
+  const errors = Value.Errors(SendNotificationSchema, input)
+  const first = errors[0]
   if (first) {
     const extra = (first.params as { additionalProperties?: string[] }).additionalProperties
     const required = (first.params as { requiredProperties?: string[] }).requiredProperties
     const where = `body${first.instancePath}`
     if (extra?.length) return `${where}/${extra[0]} is not allowed`
     if (required?.length) return `${where}/${required[0]} is required`
+    // Worded like the API's Ajv formatter (apps/api/src/validation.ts), so both transports say the same.
+    if (first.keyword === 'boolean' && first.schemaPath.endsWith('/additionalProperties')) return `${where} is not allowed`
+    const consts = errors.filter(e => e.keyword === 'const' && e.instancePath === first.instancePath).map(e => (e.params as { allowedValue: unknown }).allowedValue)
+    if (consts.length > 1) return `${where} must be one of ${consts.map(c => JSON.stringify(c)).join(', ')}`
     return `${where} ${first.message}`
   }
   return actionFieldErrors(input as SendNotification)
