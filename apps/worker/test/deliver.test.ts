@@ -105,3 +105,26 @@ t.test('a cached recipient whose Mattermost account is gone is looked up again',
   const [row] = await p.api.sql`select mm_user_id from mattermost_recipients where username = ${u.username}`
   t.equal(row.mm_user_id, u.id, 'the cache was corrected')
 })
+
+t.test('POST /api/notifications/initialize asks the worker to check the bot and the channel', async (t) => {
+  const p = await pipeline(t, { worker: { listener: false } })
+  const admin = await p.api.admin()
+  t.equal((await p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize', headers: p.key.headers })).statusCode, 403, 'API keys may not')
+  t.equal((await p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize' })).statusCode, 401)
+  const res = await p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize', headers: admin.headers })
+  t.equal(res.statusCode, 200)
+  t.match(res.json(), { initialized: true, botUser: { id: p.mm.bot.id } })
+})
+
+t.test('the worker-wide Mattermost rate limit spaces the requests', async (t) => {
+  const p = await pipeline(t, { worker: { listener: false, env: { MATTERMOST_RATE_LIMIT_PER_SEC: '4' } } })
+  const u = p.mm.user({ inChannel: true })
+  await p.settled((await p.send(borrowBody({ mattermostUsername: u.username }))).json().notificationId)
+  p.mm.sim.resetCalls()
+  const ids = []
+  for (let i = 0; i < 12; i++) ids.push((await p.send(borrowBody({ mattermostUsername: u.username }))).json().notificationId)
+  for (const id of ids) t.equal((await p.settled(id, 30_000)).status, 'delivered')
+  const at = p.mm.sim.calls.filter(c => c.route === 'POST /api/v4/posts').map(c => c.at)
+  const spread = Math.max(...at) - Math.min(...at)
+  t.ok(spread >= 1_500, `12 posts at 4/s took ${spread} ms`)
+})
