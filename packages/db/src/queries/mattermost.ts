@@ -4,6 +4,7 @@
  * Tokens are stored only as token-cipher ciphertext; these functions never see plaintext.
  */
 import { and, asc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm'
+import type postgres from 'postgres'
 import type { Executor } from '../client.js'
 import { mattermostAccounts, type MattermostAccount } from '../schema/mattermost-accounts.js'
 import { mattermostTeamMembers, mattermostTeams, type MattermostTeam } from '../schema/mattermost-teams.js'
@@ -24,20 +25,35 @@ export interface SessionState {
   teamMember: boolean
 }
 
-/** Reads org existence, membership, the account and token, the team and the team membership together. */
+interface SessionRow {
+  org_exists: boolean, is_member: boolean, mm_user_id: string | null, token_enc: string | null,
+  token_expires_at: string | Date | null, token_invalid_at: string | Date | null, team_name: string | null, mm_team_id: string | null, team_member: boolean
+}
+
+/**
+ * Reads org existence, membership, the account and token, the team and the team membership in one
+ * statement. On a pool (`Db`) it runs as a postgres.js prepared statement: this is the hot path of
+ * the warm session, and drizzle sends unnamed, unprepared statements (about 10× slower here).
+ */
 export async function readSessionState (db: Executor, userId: string, orgId: string): Promise<SessionState> {
-  const rows = await db.execute<{
-    org_exists: boolean, is_member: boolean, mm_user_id: string | null, token_enc: string | null,
-    token_expires_at: string | null, token_invalid_at: string | null, team_name: string | null, mm_team_id: string | null, team_member: boolean
-  }>(sql`
-    select exists(select 1 from organizations where id = ${orgId}) as org_exists,
-      exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
-      a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at,
-      t.team_name, t.mm_team_id,
-      exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
-    from (select 1) one
-    left join mattermost_accounts a on a.user_id = ${userId}
-    left join mattermost_teams t on t.org_id = ${orgId}`)
+  const client = (db as { $client?: postgres.Sql }).$client
+  const rows: SessionRow[] = client
+    ? await client<SessionRow[]>`
+      select exists(select 1 from organizations where id = ${orgId}) as org_exists,
+        exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
+        a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
+        exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
+      from (select 1) one
+      left join mattermost_accounts a on a.user_id = ${userId}
+      left join mattermost_teams t on t.org_id = ${orgId}`
+    : await db.execute<Record<string, unknown> & SessionRow>(sql`
+      select exists(select 1 from organizations where id = ${orgId}) as org_exists,
+        exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
+        a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
+        exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
+      from (select 1) one
+      left join mattermost_accounts a on a.user_id = ${userId}
+      left join mattermost_teams t on t.org_id = ${orgId}`)
   const r = rows[0]
   return {
     orgExists: r.org_exists,
