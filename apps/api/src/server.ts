@@ -19,6 +19,8 @@ try {
 let tokenCipher
 try {
   tokenCipher = config.TOKEN_ENCRYPTION_KEYS ? createTokenCipher(config.TOKEN_ENCRYPTION_KEYS) : undefined
+  // Personal access tokens are stored encrypted: with Mattermost on, the key is required (issue 3).
+  if (config.MATTERMOST_URL && !tokenCipher) throw new Error('TOKEN_ENCRYPTION_KEYS is required when MATTERMOST_URL is set')
 } catch (err) {
   console.error(`parley-api: ${(err as Error).message}`)
   process.exit(1)
