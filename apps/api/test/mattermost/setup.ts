@@ -26,10 +26,12 @@ export interface RigOptions {
   latencyMs?: number
   /** Start no worker (jobs wait). */
   noWorker?: boolean
+  /** Have the simulator check every request and response body against the OpenAPI spec. */
+  validate?: boolean
 }
 
 export async function rig (t: Test, opts: RigOptions = {}) {
-  const sim = await startSimulator({ config: { EnableUserAccessTokens: true, MaxUsersPerTeam: 100_000, ...opts.sim }, latencyMs: opts.latencyMs ?? 0 })
+  const sim = await startSimulator({ config: { EnableUserAccessTokens: true, MaxUsersPerTeam: 100_000, ...opts.sim }, latencyMs: opts.latencyMs ?? 0, validate: opts.validate ?? false })
   const { user: adminUser, token: adminToken } = sim.createBot({ username: `parley-admin-${uniq()}`, roles: 'system_admin system_user' })
   const apiLogs: string[] = []
   const apiLogger = { level: 'trace', redact: { paths: redactPaths, censor: '[redacted]' }, stream: { write: (line: string) => { apiLogs.push(line) } } }

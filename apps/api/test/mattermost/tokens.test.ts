@@ -135,7 +135,7 @@ t.test('key rotation: an API with a new key first still reads tokens written wit
 })
 
 t.test('token usage table: admin token for system operations, the user\'s own token for user-scoped actions', async (t) => {
-  const r = await rig(t)
+  const r = await rig(t, { validate: true })
   const o = await r.org()
   const { user, headers } = await r.member(o.id)
   const { token: userToken } = (await r.session(headers, o.id)).json()
@@ -155,5 +155,9 @@ t.test('token usage table: admin token for system operations, the user\'s own to
   t.same(tokenOf('DELETE /api/v4/channels/{channel_id}'), [A], 'archiveChannelForProject: admin')
   t.same(tokenOf('POST /api/v4/channels/{channel_id}/members'), [userToken], 'addUserToChannel: the user\'s own token')
   t.same([...new Set(r.sim.calls.filter(c => c.path === '/api/v4/users/me').map(c => c.token))], [userToken], 'token health: the user\'s own token')
+  const invalid = r.sim.calls.filter(c => c.requestErrors?.length || c.responseErrors?.length)
+    .map(c => `${c.route}: ${[...(c.requestErrors ?? []), ...(c.responseErrors ?? [])].join('; ')}`)
+  t.ok(r.sim.calls.filter(c => c.body !== undefined).every(c => Array.isArray(c.requestErrors)), 'request bodies were validated')
+  t.same(invalid, [], 'every request Parley sent (and every answer) matches mattermost/openapi')
   t.ok(r.sim.getChannelMembers(open.mattermostChannelId).includes(r.sim.getUserByUsername(user.username.toLowerCase())!.id), 'user joined the channel')
 })
