@@ -16,12 +16,13 @@ import { createHmac, randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { createDb, conversationMembers, conversations, runMigrations, users } from '@parley/db'
-import { REDIS_URL, freePort, freshDatabase, report, root, round, startServer } from './lib.js'
+import { REDIS_URL, freePort, freshDatabase, report, root, round, sampleRss, startServer } from './lib.js'
 
 const CLIENTS = Number(process.env.CLIENTS ?? 1000)
 const RATE = Number(process.env.RATE ?? 20)
 const SECONDS = Number(process.env.SECONDS ?? 30)
 const TOTAL = RATE * SECONDS
+const WARMUP = RATE * 2
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 
 function jwt (sub: string): string {
@@ -55,29 +56,38 @@ async function startClients () {
 }
 
 /** Posts TOTAL messages at RATE/s on schedule (not waiting for answers); resolves when all answered. */
-async function sendLoad (post: (content: string) => Promise<Response>): Promise<{ failed: number }> {
+async function sendLoad (post: (content: string) => Promise<Response>): Promise<{ failed: number, answerP50: number }> {
   const start = performance.now()
   let failed = 0
+  const answerMs: number[] = []
   const inflight: Promise<void>[] = []
   for (let seq = 0; seq < TOTAL; seq++) {
     const due = start + seq * (1000 / RATE)
     const wait = due - performance.now()
     if (wait > 0) await new Promise(r => setTimeout(r, wait))
     const content = `b:${seq}:${process.hrtime.bigint()}`
-    inflight.push(post(content).then(async (res) => { if (!res.ok) failed++; await res.arrayBuffer() }, () => { failed++ }))
+    const sentAt = performance.now()
+    inflight.push(post(content).then(async (res) => { if (!res.ok) failed++; await res.arrayBuffer(); answerMs.push(performance.now() - sentAt) }, () => { failed++ }))
   }
   await Promise.all(inflight)
-  return { failed }
+  answerMs.sort((a, b) => a - b)
+  return { failed, answerP50: answerMs[Math.floor(answerMs.length / 2)] }
 }
 
 async function phase (clients: Awaited<ReturnType<typeof startClients>>, wsUrl: string, tokens: string[], waitReady: boolean, post: (content: string) => Promise<Response>) {
   const { ms } = await clients.ask({ cmd: 'connect', url: wsUrl, tokens, waitReady })
   await clients.ask({ cmd: 'quiet', ms: 1500 })
+  // Warm-up (not measured): JIT, connection pools, keep-alive sockets.
+  for (let i = 0; i < WARMUP; i++) {
+    await post(`w:${i}`).then(r => r.arrayBuffer())
+    await new Promise(r => setTimeout(r, 1000 / RATE))
+  }
+  await clients.ask({ cmd: 'quiet', ms: 500 })
   await clients.ask({ cmd: 'measure', total: TOTAL })
-  const { failed } = await sendLoad(post)
+  const { failed, answerP50 } = await sendLoad(post)
   await clients.ask({ cmd: 'drain', expected: TOTAL * tokens.length, ms: 5_000 })
   const result = await clients.ask({ cmd: 'finish' })
-  return { ...result, connectMs: ms, failed }
+  return { ...result, connectMs: ms, failed, answerP50 }
 }
 
 async function main () {
@@ -108,11 +118,14 @@ async function main () {
   const apiPort = await freePort()
   const api = await startServer('apps/api/src/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(apiPort), DATABASE_URL: databaseUrl, REDIS_URL,
-    JWT_SECRET, QUEUE_PREFIX: `{pbench-${randomUUID().slice(0, 8)}}`, DATABASE_POOL_SIZE: '10'
+    ...(process.env.API_NODE_OPTIONS ? { NODE_OPTIONS: process.env.API_NODE_OPTIONS } : {}), JWT_SECRET, QUEUE_PREFIX: `{pbench-${randomUUID().slice(0, 8)}}`, DATABASE_POOL_SIZE: '10'
   }, `http://127.0.0.1:${apiPort}/healthz`)
+  const startupRss = peakRssMb(api.pid)
+  const rss = sampleRss(api.pid, 50)
   const senderAuth = `Bearer ${jwt(sender.id)}`
   const parley = await phase(clients, `ws://127.0.0.1:${apiPort}/ws`, tokens, true, (content) =>
     fetch(`http://127.0.0.1:${apiPort}/api/conversations/${room.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: senderAuth }, body: JSON.stringify({ content }) }))
+  const runRss = rss.stop()
   const apiRss = peakRssMb(api.pid)
   await api.stop()
   clients.stop()
@@ -131,12 +144,18 @@ async function main () {
     api_p99_ms: round(parley.p99),
     api_max_ms: round(parley.max),
     api_peak_rss_mb: apiRss,
+    api_startup_peak_rss_mb: startupRss,
+    api_peak_rss_during_run_mb: runRss,
     api_connect_all_ms: parley.connectMs,
+    api_post_answer_p50_ms: round(parley.answerP50),
+    bare_post_answer_p50_ms: round(baseline.answerP50),
     bare_delivered: baseline.delivered,
     bare_p50_ms: round(baseline.p50),
     bare_p99_ms: round(baseline.p99),
     bare_max_ms: round(baseline.max),
     bare_peak_rss_mb: bareRss,
+    clients_process_cores_api_run: round(parley.clientCpu),
+    clients_process_cores_bare_run: round(baseline.clientCpu),
     p99_ratio_api_to_bare: round(ratio)
   }, { api_all_delivered: 'true', p99_ratio_api_to_bare: '<= 1.5', api_peak_rss_mb: '<= 200' }, pass)
   process.exit(0)

@@ -11,7 +11,11 @@
  *   Activity = any client frame except `ping` (keep-alives are not a person), and sending a message
  *   through REST.
  * - `users.presence_status` holds the effective status; each change is announced as
- *   `{type: "presence:updated", user}` to the user and everyone sharing a conversation with it.
+ *   `{type: "presence:updated", user}` to the user and everyone sharing a conversation with it —
+ *   through conversations of at most `presenceRoomLimit` members (default 200). Members of larger
+ *   rooms read presence from `GET /api/conversations` and `GET /api/users` instead, as Mattermost
+ *   clients poll statuses rather than receive every change in a large team: otherwise N members
+ *   reconnecting after a deploy would cost N² events.
  *
  * Across replicas, Redis holds per user a sorted set of live socket ids scored by a heartbeat
  * expiry (a replica that dies stops refreshing, and its sockets stop counting) and the time of the
@@ -30,6 +34,8 @@ export interface PresenceOptions {
   idleCheckIntervalMs?: number
   /** Clock in ms since the epoch (default `Date.now`); tests inject one to skip minutes. */
   now?: () => number
+  /** Rooms with more members than this do not carry `presence:updated` events (default 200). */
+  presenceRoomLimit?: number
 }
 
 export interface PresenceService {
@@ -63,6 +69,7 @@ export const presenceUser = (u: User) => ({
 export default fp<PresenceOptions>(async (app, opts) => {
   const interval = opts.idleCheckIntervalMs ?? 15_000
   const now = opts.now ?? Date.now
+  const roomLimit = opts.presenceRoomLimit ?? 200
   const livenessMs = Math.max(3 * interval, 45_000)
   const prefix = app.queues.notifications.opts.prefix ?? app.config.QUEUE_PREFIX
   const connsKey = (u: string) => `${prefix}:chat:conns:${u}`
@@ -85,6 +92,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
     const next = prev.catch(() => {}).then(fn)
     chains.set(userId, next)
     const tracked = next.finally(() => { if (chains.get(userId) === next) chains.delete(userId); pending.delete(tracked) })
+    tracked.catch(() => {}) // the caller handles `next`'s failure; this copy only tracks completion
     pending.add(tracked)
     return next
   }
@@ -105,7 +113,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
     const [row] = await db.update(users).set({ presenceStatus: status })
       .where(and(eq(users.id, user.id), ne(users.presenceStatus, status))).returning()
     if (row) {
-      const peers = await listConversationPeers(db, user.id)
+      const peers = await listConversationPeers(db, user.id, roomLimit)
       await app.events.publishToUsers(peers, { type: 'presence:updated', user: presenceUser(row) })
     }
     return status
@@ -137,8 +145,10 @@ export default fp<PresenceOptions>(async (app, opts) => {
     },
     async disconnect (userId, connId) {
       const set = local.get(userId)
-      set?.delete(connId)
-      if (set && set.size === 0) { local.delete(userId); lastWrite.delete(userId) }
+      // Already unregistered (by the shutdown below, or twice): nothing left to do.
+      if (!set?.has(connId)) return
+      set.delete(connId)
+      if (set.size === 0) { local.delete(userId); lastWrite.delete(userId) }
       await redis.zrem(connsKey(userId), connId).catch(() => {})
       await recompute(userId)
       if (!local.has(userId)) known.delete(userId)

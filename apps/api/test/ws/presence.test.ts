@@ -1,6 +1,6 @@
 import t from 'tap'
 import { eq } from 'drizzle-orm'
-import { createTokenCipher, ensureDirectConversation, users } from '@parley/db'
+import { conversationMembers, conversations, createTokenCipher, ensureDirectConversation, users } from '@parley/db'
 import { buildApp } from '../../src/app.js'
 import { build } from '../helper.js'
 import { connectReady, listen, settle, type ChatClient } from './client.js'
@@ -13,7 +13,7 @@ t.test('presence transitions', async (t) => {
   let clock = Date.now()
   const app = await buildApp({
     config: h.config, db: h.db, redis: h.redis, queues: h.queues, tokenCipher: createTokenCipher(h.config.TOKEN_ENCRYPTION_KEYS!),
-    chat: { idleCheckIntervalMs: 20, now: () => clock }
+    chat: { idleCheckIntervalMs: 20, now: () => clock, presenceRoomLimit: 3 }
   })
   t.teardown(() => app.close())
   const base = await listen(app)
@@ -24,6 +24,11 @@ t.test('presence transitions', async (t) => {
   const b = await createUser()
   const stranger = await createUser()
   await ensureDirectConversation(db, a.id, b.id)
+  // A room over the presence limit (3 members): it carries no presence events.
+  const crowd = await createUser()
+  const [room] = await db.insert(conversations).values({ kind: 'room', title: 'Crowd' }).returning()
+  await db.insert(conversationMembers).values([a, crowd, await createUser(), await createUser()].map(u => ({ conversationId: room.id, userId: u.id })))
+  const crowdSocket = await connectReady(t, base, tokenFor(crowd))
   const watcher = await connectReady(t, base, tokenFor(b))
   const outsider = await connectReady(t, base, tokenFor(stranger))
   const statusOfA = (c: ChatClient, status: string) => c.next(e => e.type === 'presence:updated' && e.user.id === a.id && e.user.presenceStatus === status)
@@ -72,4 +77,6 @@ t.test('presence transitions', async (t) => {
 
   await settle(outsider)
   t.notOk(outsider.events.some(e => e.type === 'presence:updated' && e.user.id === a.id), 'only users sharing a conversation hear about it')
+  await settle(crowdSocket)
+  t.notOk(crowdSocket.events.some(e => e.type === 'presence:updated' && e.user.id === a.id), 'rooms over the presence limit carry no presence events')
 })

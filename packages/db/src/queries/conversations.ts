@@ -125,11 +125,17 @@ export async function listMemberIds (db: Executor, id: string): Promise<string[]
   return rows.map(r => r.userId)
 }
 
-/** Distinct ids of users who share at least one conversation with `userId` (`userId` included). */
-export async function listConversationPeers (db: Executor, userId: string): Promise<string[]> {
+/**
+ * Distinct ids of users who share at least one conversation with `userId` (`userId` included).
+ * With `maxMembers`, conversations with more members than that are not counted.
+ */
+export async function listConversationPeers (db: Executor, userId: string, maxMembers?: number): Promise<string[]> {
+  const cap = maxMembers === undefined
+    ? sql``
+    : sql`and (select count(*) from conversation_members x where x.conversation_id = cm.conversation_id) <= ${maxMembers}`
   const rows = await db.execute<{ user_id: string }>(sql`
     select distinct m.user_id from conversation_members m
-    where m.conversation_id in (select conversation_id from conversation_members where user_id = ${userId})`)
+    where m.conversation_id in (select cm.conversation_id from conversation_members cm where cm.user_id = ${userId} ${cap})`)
   const ids = new Set(rows.map(r => r.user_id))
   ids.add(userId)
   return [...ids]

@@ -20,6 +20,7 @@
  */
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
+import * as ws from 'ws'
 import type { WebSocket } from 'ws'
 import { Type, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
@@ -36,6 +37,7 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024
 const MEMBERSHIP_CACHE_MS = 5_000
 
 export const CLOSE_UNAUTHORIZED = 4401
+const wsSender = (ws as unknown as { Sender: { frame: (data: Buffer, o: object) => Buffer[] } }).Sender
 
 const Uuid = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })
 const clientSchemas: Record<string, TSchema> = {
@@ -86,15 +88,33 @@ export default fp(async (app) => {
     s.send(payload, { binary: false })
   }
   const send = (conn: Conn, event: object) => sendRaw(conn, JSON.stringify(event))
+
+  /**
+   * An event arrives once per replica as bytes; it is framed once (a WebSocket text frame, no
+   * compression, unmasked as server frames are) and the same frame is written to every recipient
+   * socket. Falls back to `ws.send` when the socket's sender is busy (never, without compression).
+   */
+  const frameOf = (payload: Buffer): Buffer => Buffer.concat(wsSender.frame(payload, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }))
+  function sendFrame (conn: Conn, frame: Buffer, payload: Buffer) {
+    const s = conn.socket as WebSocket & { _socket?: import('node:net').Socket, _sender?: { _state: number, _queue: unknown[] } }
+    const raw = s._socket
+    if (!raw || !s._sender || s._sender._state !== 0 || s._sender._queue.length > 0 || s.readyState !== s.OPEN || raw.destroyed) {
+      sendRaw(conn, payload)
+      return
+    }
+    if (raw.writableLength > MAX_BUFFERED_BYTES) { s.close(1013, 'Client is not reading its events'); return }
+    raw.write(frame)
+  }
   const sendError = (conn: Conn, code: string, error: string, ref: Record<string, unknown> = {}) =>
     send(conn, { type: 'error', error, code, ...ref })
 
   app.events.onDeliver((userIds, payload) => {
+    let frame: Buffer | undefined
     for (const id of userIds) {
       const set = local.get(id)
       if (!set) continue
       for (const conn of set) {
-        if (conn.ready) sendRaw(conn, payload)
+        if (conn.ready) sendFrame(conn, frame ??= frameOf(payload), payload)
         else conn.backlog.push(payload)
       }
     }
