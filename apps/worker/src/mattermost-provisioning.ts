@@ -24,7 +24,7 @@ import type { Logger } from 'pino'
 import type { WorkerConfig } from '@parley/config'
 import {
   advisoryKey, findMattermostAccount, findMattermostAccountByMmUserId, findMattermostChannel, findMattermostTeam,
-  findMattermostTeamByName, findOrgMember, findOrganization, findUserById, hasTeamMembership, insertMattermostTeam,
+  findMattermostTeamByName, findOrgMember, findOrganization, findUserById, hasTeamMembership, insertMattermostTeam, listExpiringTokens,
   markAccessTokenInvalid, markChannelArchived, markChannelCreated, recordTeamMembership, storeAccessToken,
   upsertMattermostAccount, type Db, type Executor, type MattermostAccount, type MattermostTeam, type TokenCipher, type User
 } from '@parley/db'
@@ -385,7 +385,28 @@ export function createProvisioner (deps: ProvisioningDeps) {
     }
   }
 
-  return { ensureAccount, ensureTeam, ensureMembership, createChannel, archiveChannel, addChannelMember, tokenHealth, readToken, needsToken }
+  /**
+   * Token sweep (scheduled): re-issues, ahead of time, tokens that expire within
+   * TOKEN_REFRESH_BEFORE_SECONDS (a server enforcing a maximum token lifetime), `limit` per run.
+   * @returns how many were renewed and how many failed (ids only).
+   */
+  async function renewExpiringTokens (limit = 500): Promise<{ renewed: number, failed: number }> {
+    const userIds = await listExpiringTokens(db, config.TOKEN_REFRESH_BEFORE_SECONDS, limit)
+    let renewed = 0
+    let failed = 0
+    for (const userId of userIds) {
+      try {
+        if ((await ensureAccount(userId)).tokenIssued) renewed++
+      } catch (err) {
+        failed++
+        logger.warn({ userId, reason: err instanceof ProvisioningError ? err.reason : (err as Error).message }, 'token renewal failed')
+      }
+    }
+    if (userIds.length > 0) logger.info({ renewed, failed }, 'token sweep done')
+    return { renewed, failed }
+  }
+
+  return { ensureAccount, ensureTeam, ensureMembership, createChannel, archiveChannel, addChannelMember, tokenHealth, renewExpiringTokens, readToken, needsToken }
 }
 
 export type Provisioner = ReturnType<typeof createProvisioner>

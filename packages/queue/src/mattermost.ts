@@ -23,6 +23,7 @@ export const SyncUserJobSchema = Type.Object({ v: v1, userId: Uuid }, { addition
 export const ChannelJobSchema = Type.Object({ v: v1, channelId: Uuid }, { additionalProperties: false })
 export const AddChannelMemberJobSchema = Type.Object({ v: v1, channelId: Uuid, userId: Uuid }, { additionalProperties: false })
 export const TokenHealthJobSchema = Type.Object({ v: v1, userId: Uuid }, { additionalProperties: false })
+export const TokenSweepJobSchema = Type.Object({ v: v1 }, { additionalProperties: false })
 
 export interface MattermostJobs {
   'ensure-user': Static<typeof EnsureUserJobSchema>
@@ -35,6 +36,8 @@ export interface MattermostJobs {
   'archive-channel': Static<typeof ChannelJobSchema>
   'add-channel-member': Static<typeof AddChannelMemberJobSchema>
   'token-health': Static<typeof TokenHealthJobSchema>
+  /** Scheduled: re-issues tokens that expire within TOKEN_REFRESH_BEFORE_SECONDS. */
+  'token-sweep': Static<typeof TokenSweepJobSchema>
 }
 export type MattermostJobName = keyof MattermostJobs
 export type MattermostJobData = MattermostJobs[MattermostJobName]
@@ -49,8 +52,13 @@ export const MATTERMOST_JOB_SCHEMAS = {
   'create-channel': ChannelJobSchema,
   'archive-channel': ChannelJobSchema,
   'add-channel-member': AddChannelMemberJobSchema,
-  'token-health': TokenHealthJobSchema
+  'token-health': TokenHealthJobSchema,
+  'token-sweep': TokenSweepJobSchema
 } as const
+
+/** Job scheduler id of the token sweep, and its period (ms). */
+export const TOKEN_SWEEP_SCHEDULER_ID = 'token-sweep'
+export const TOKEN_SWEEP_EVERY_MS = 3_600_000
 
 /** Result of `token-health` (seeds/equa-mattermost-endpoints.md, "GET /api/v1/mattermost/token-health"). */
 export const TokenHealthSchema = Type.Union([

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import { findMattermostAccount } from '@parley/db'
 import { uniq } from '../../../../test/env.js'
 import { rig } from './setup.js'
+import { waitForJob } from '../../src/routes/mattermost/jobs.js'
 
 /** `GET /users/me` calls (the route template is `GET /api/v4/users/{user_id}`). */
 const meCalls = (r: Awaited<ReturnType<typeof rig>>) => r.sim.calls.filter(c => c.method === 'GET' && c.path === '/api/v4/users/me').length
@@ -64,6 +65,26 @@ t.test('a token that carries an expiry is re-issued before it expires', async (t
   t.equal(second.statusCode, 200)
   t.not(second.json().token, first.token, 'renewed ahead of expiry')
   t.notOk(r.sim.whoAmI(first.token), 'the old token was revoked')
+})
+
+t.test('the scheduled token sweep renews tokens that expire soon, and leaves others alone', async (t) => {
+  const r = await rig(t)
+  const o = await r.org()
+  const expiring = await r.member(o.id)
+  const steady = await r.member(o.id)
+  const first = (await r.session(expiring.headers, o.id)).json()
+  const other = (await r.session(steady.headers, o.id)).json()
+  await r.sql`update mattermost_accounts set token_expires_at = now() + interval '10 minutes' where user_id = ${expiring.user.id}`
+  const job = await r.queues.mattermost.add('token-sweep', { v: 1 }, { jobId: `sweep-${uniq()}`, removeOnComplete: false })
+  const outcome = await waitForJob(r.queues.mattermost, r.queues.mattermostEvents, job.id!, 10_000)
+  t.equal(outcome.state, 'completed')
+  t.ok((outcome as { value: { renewed: number } }).value.renewed >= 1, 'renewed at least our user')
+  const account = (await findMattermostAccount(r.db, expiring.user.id))!
+  t.equal(account.tokenExpiresAt, null, 'the new token (no expiry on this server) replaced it')
+  t.notOk(r.sim.whoAmI(first.token), 'the expiring token was revoked')
+  const renewed = (await r.session(expiring.headers, o.id)).json()
+  t.equal(r.sim.whoAmI(renewed.token)?.id, first.mmUserId, 'the session hands out the renewed token')
+  t.equal(r.sim.whoAmI(other.token)?.id, other.mmUserId, 'a token without expiry is untouched')
 })
 
 async function redisDump (redis: Redis, prefix: string): Promise<string> {

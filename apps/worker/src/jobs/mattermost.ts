@@ -68,6 +68,7 @@ export async function runMattermostJob (p: Provisioner, name: MattermostJobName,
       return p.addChannelMember(channelId, userId, { retry })
     }
     case 'token-health': return p.tokenHealth((data as MattermostJobs['token-health']).userId)
+    case 'token-sweep': return p.renewExpiringTokens()
     default: throw new ProvisioningError('mattermost_rejected', `Unknown job name ${String(name)}`)
   }
 }

@@ -131,6 +131,16 @@ export async function listUsersToSync (db: Executor, { mode, orgId, afterId, lim
   return rows.map(r => r.user)
 }
 
+/** Users of active accounts whose token expires within `withinSeconds` (oldest expiry first). */
+export async function listExpiringTokens (db: Executor, withinSeconds: number, limit: number): Promise<string[]> {
+  const rows = await db.select({ userId: mattermostAccounts.userId }).from(mattermostAccounts)
+    .innerJoin(users, eq(users.id, mattermostAccounts.userId))
+    .where(and(sql`${mattermostAccounts.tokenExpiresAt} < now() + make_interval(secs => ${withinSeconds})`,
+      isNull(mattermostAccounts.tokenInvalidAt), eq(users.status, 'active'), isNull(users.deletedAt)))
+    .orderBy(asc(mattermostAccounts.tokenExpiresAt)).limit(limit)
+  return rows.map(r => r.userId)
+}
+
 // --- teams ---
 
 export const findMattermostTeam = async (db: Executor, orgId: string): Promise<MattermostTeam | undefined> =>
