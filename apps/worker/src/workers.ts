@@ -3,7 +3,7 @@
  * used by main.ts and by tests that run a real worker in-process.
  */
 import { Worker, type Job } from 'bullmq'
-import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, TOKEN_SWEEP_EVERY_MS, TOKEN_SWEEP_SCHEDULER_ID, createMattermostQueue, workerConnection } from '@parley/queue'
 import type { WorkerDeps } from './deps.js'
 import { notificationsProcessor } from './jobs/notifications.js'
 import { mattermostProcessor } from './jobs/mattermost.js'
@@ -48,6 +48,10 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
   if (opts.schedulers !== false) {
     await deps.queues.notifications.upsertJobScheduler('sweep', { every: 60_000 }, { name: 'sweep', data: {} })
     await deps.queues.notifications.upsertJobScheduler('cleanup-keys', { every: 10 * 60_000 }, { name: 'cleanup-keys', data: {} })
+    // Renew personal access tokens ahead of a server-enforced expiry, hourly (issue 3).
+    const mattermostQueue = createMattermostQueue(connection(), prefix)
+    await mattermostQueue.upsertJobScheduler(TOKEN_SWEEP_SCHEDULER_ID, { every: TOKEN_SWEEP_EVERY_MS }, { name: 'token-sweep', data: { v: 1 } })
+    await mattermostQueue.close()
   }
 
   const listener = opts.listener === false ? undefined : createMattermostListener(deps, opts.listener)
