@@ -26,6 +26,7 @@ import adminUserRoutes from './routes/admin/users.js'
 import orgRoutes from './routes/directory/orgs.js'
 import directoryUserRoutes from './routes/directory/users.js'
 import mattermostRoutes from './routes/mattermost/index.js'
+import syncOrgRoutes from './routes/mattermost/sync-org.js'
 import magicLinkRoutes from './routes/mattermost/magic-link.js'
 
 export type { AppDeps } from './plugins/deps.js'
@@ -62,6 +63,7 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(orgRoutes, { prefix: '/api/orgs' })
   await app.register(directoryUserRoutes, { prefix: '/api/directory' })
   await app.register(mattermostRoutes, { prefix: '/api/v1/mattermost' })
+  await app.register(syncOrgRoutes, { prefix: '/api/v1/mattermost/sync-org' })
   await app.register(magicLinkRoutes, { prefix: '/api/mattermost' })
   await app.register(chatSocketRoutes)
   await app.register(userRoutes, { prefix: '/api/users' })

@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import { QueueEvents } from 'bullmq'
 import { ApiConfigSchema, ConfigError, loadConfig } from '@parley/config'
 import { createDb, createTokenCipher, ensureAdminUser, runMigrations } from '@parley/db'
-import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, createMattermostQueue, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, ORG_SYNC_QUEUE, createMattermostQueue, createNotificationsQueue, createOrgSyncQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
 import { buildApp, redactPaths } from './app.js'
 
 let config
@@ -36,8 +36,11 @@ const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: e
 const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
 const mattermostEventsConnection = workerConnection(config.REDIS_URL)
 const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
+const orgSync = createOrgSyncQueue(redis, config.QUEUE_PREFIX)
+const orgSyncEventsConnection = workerConnection(config.REDIS_URL)
+const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: orgSyncEventsConnection, prefix: config.QUEUE_PREFIX })
 
-const app = await buildApp({ config, db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher }, {
+const app = await buildApp({ config, db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents }, tokenCipher }, {
   logger: {
     level: config.LOG_LEVEL,
     redact: { paths: redactPaths, censor: '[redacted]' },
@@ -57,6 +60,9 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close() // stops accepting, drains in-flight requests
   await notificationsEvents.close()
   await mattermostEvents.close()
+  await orgSyncEvents.close()
+  await orgSync.close()
+  await orgSyncEventsConnection.quit()
   await mattermost.close()
   await notifications.close()
   await Promise.allSettled([redis.quit(), eventsConnection.quit(), mattermostEventsConnection.quit()])

@@ -8,7 +8,7 @@ import type { Test } from 'tap'
 import type { FastifyServerOptions } from 'fastify'
 import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
 import { createDb, createTokenCipher, insertApiKey, insertUser, type User } from '@parley/db'
-import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, createMattermostQueue, createNotificationsQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, ORG_SYNC_QUEUE, createMattermostQueue, createNotificationsQueue, createOrgSyncQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
 import { buildApp } from '../src/app.js'
 import { generateApiKey } from '../src/plugins/auth.js'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
@@ -43,11 +43,18 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
   const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
   const mattermostEventsConnection = workerConnection(config.REDIS_URL)
   const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
-  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) }, appOpts)
+  const orgSync = createOrgSyncQueue(redis, config.QUEUE_PREFIX)
+  const orgSyncEventsConnection = workerConnection(config.REDIS_URL)
+  const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: orgSyncEventsConnection, prefix: config.QUEUE_PREFIX })
+  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) }, appOpts)
   t.teardown(async () => {
     await app.close()
     await notificationsEvents.close()
     await mattermostEvents.close()
+    await orgSyncEvents.close()
+    await orgSync.obliterate({ force: true }).catch(() => {})
+    await orgSync.close()
+    await orgSyncEventsConnection.quit()
     await mattermost.obliterate({ force: true }).catch(() => {})
     await mattermost.close()
     await mattermostEventsConnection.quit()
@@ -77,5 +84,5 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     const row = await insertApiKey(db, { name: `k${uniq()}`, scopes, keyHash, keyPrefix, createdBy: null })
     return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
   }
-  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents, mattermost, mattermostEvents }, createUser, tokenFor, admin, apiKey }
+  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents }, createUser, tokenFor, admin, apiKey }
 }

@@ -3,10 +3,11 @@
  * used by main.ts and by tests that run a real worker in-process.
  */
 import { Worker, type Job } from 'bullmq'
-import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, TOKEN_SWEEP_EVERY_MS, TOKEN_SWEEP_SCHEDULER_ID, createMattermostQueue, workerConnection } from '@parley/queue'
+import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, TOKEN_SWEEP_EVERY_MS, TOKEN_SWEEP_SCHEDULER_ID, createMattermostQueue, ORG_SYNC_QUEUE, ORG_SYNC_SCHEDULER_ID, createOrgSyncQueue, workerConnection } from '@parley/queue'
 import type { WorkerDeps } from './deps.js'
 import { notificationsProcessor } from './jobs/notifications.js'
 import { mattermostProcessor } from './jobs/mattermost.js'
+import { orgSyncProcessor } from './jobs/org-sync.js'
 import { createMattermostListener, type ListenerOptions } from './mattermost-listener.js'
 
 export interface StartOptions {
@@ -17,6 +18,8 @@ export interface StartOptions {
   lockDurationMs?: number
   /** Set false to skip upserting the job schedulers (tests sharing one database). */
   schedulers?: boolean
+  /** Upsert the org-sync job scheduler even when `schedulers` is false (its own test). */
+  orgSyncScheduler?: boolean
 }
 
 export interface RunningWorkers {
@@ -38,7 +41,12 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
   const mattermostWorker = new Worker(MATTERMOST_QUEUE, mattermostProcessor(deps), {
     ...common, connection: connection(), concurrency: config.WORKER_CONCURRENCY, ...(limiter ? { limiter } : {})
   })
-  const workers: Worker<any, any, string>[] = [notificationWorker as unknown as Worker, mattermostWorker as unknown as Worker]
+  // org-sync: the worker enqueues too (the scheduled fan-out), so it has a queue of its own.
+  const orgSyncQueue = createOrgSyncQueue(connection(), prefix)
+  const orgSyncWorker = new Worker(ORG_SYNC_QUEUE, orgSyncProcessor({ ...deps, queue: orgSyncQueue }), {
+    ...common, connection: connection(), concurrency: Math.min(config.WORKER_CONCURRENCY, 10), ...(limiter ? { limiter } : {})
+  })
+  const workers: Worker<any, any, string>[] = [notificationWorker as unknown as Worker, mattermostWorker as unknown as Worker, orgSyncWorker as unknown as Worker]
   for (const w of workers) {
     w.on('error', (err) => logger.error({ err, queue: w.name }, 'worker error'))
     w.on('failed', (job: Job | undefined, err) => logger.warn({ queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, reason: err.message }, 'job failed'))
@@ -53,6 +61,10 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
     await mattermostQueue.upsertJobScheduler(TOKEN_SWEEP_SCHEDULER_ID, { every: TOKEN_SWEEP_EVERY_MS }, { name: 'token-sweep', data: { v: 1 } })
     await mattermostQueue.close()
   }
+  // Full sync of every organisation to its Mattermost team every ORG_SYNC_INTERVAL (issue 4).
+  if (opts.schedulers !== false || opts.orgSyncScheduler === true) {
+    await orgSyncQueue.upsertJobScheduler(ORG_SYNC_SCHEDULER_ID as 'sync-all', { every: config.ORG_SYNC_INTERVAL }, { name: 'sync-all', data: { v: 1 } })
+  }
 
   const listener = opts.listener === false ? undefined : createMattermostListener(deps, opts.listener)
   await listener?.start()
@@ -62,6 +74,7 @@ export async function startWorkers (deps: WorkerDeps, opts: StartOptions = {}): 
     async close () {
       await listener?.stop()
       await Promise.all(workers.map(w => w.close()))
+      await orgSyncQueue.close()
       await Promise.allSettled(connections.map(c => c.quit()))
     }
   }

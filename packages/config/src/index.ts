@@ -44,7 +44,9 @@ export const ApiConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   MATTERMOST_COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Domain for MMAUTHTOKEN/MMUSERID cookies set by GET /api/mattermost/redirect; unset = no cookies' })),
   TOKEN_HEALTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'How long a token-health answer is cached per user' }),
-  SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' })
+  SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' }),
+  ORG_SYNC_WAIT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 30_000, description: 'How long POST /api/v1/mattermost/sync-org/:orgId waits for the sync before answering 202 with the run id' }),
+  ORG_SYNC_DEBOUNCE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5_000, description: 'A membership change syncs its org this long after the last change of a burst' })
 })
 
 /** Environment of `apps/worker`: the only process that holds Mattermost tokens. */
@@ -61,7 +63,9 @@ export const WorkerConfigSchema = Type.Object({
   NOTIFY_DM_POLICY: Type.Union([Type.Literal('after-first-message'), Type.Literal('always')], { default: 'after-first-message' }),
   MATTERMOST_TEAM_DEFAULT_CHANNELS: Type.String({ default: '', maxLength: 2000, description: 'Comma-separated channel names created in every new team (besides Mattermost\'s own town-square and off-topic)' }),
   MATTERMOST_USER_EMAIL_DOMAIN: Type.String({ default: 'users.parley.invalid', pattern: '^[a-z0-9.-]+$', description: 'Domain of the placeholder email given to Mattermost users whose Parley user has no email' }),
-  MATTERMOST_TOKEN_DESCRIPTION: Type.String({ default: 'parley', minLength: 1, maxLength: 100, description: 'Description of the personal access tokens Parley issues (marks them as ours)' })
+  MATTERMOST_TOKEN_DESCRIPTION: Type.String({ default: 'parley', minLength: 1, maxLength: 100, description: 'Description of the personal access tokens Parley issues (marks them as ours)' }),
+  ORG_SYNC_INTERVAL: Type.Integer({ minimum: 100, default: 3_600_000, description: 'Full sync of every organisation to its Mattermost team every this many ms (job scheduler)' }),
+  ORG_SYNC_REMOVE_UNMANAGED: Type.Boolean({ default: false, description: 'Org sync also removes team members Parley did not provision (never the bot or system admins)' })
 })
 
 export type ApiConfig = Static<typeof ApiConfigSchema>

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis'
 import type { QueueEvents } from 'bullmq'
 import type { Db, TokenCipher } from '@parley/db'
 import type { ApiConfig } from '@parley/config'
-import type { MattermostQueue, NotificationsQueue } from '@parley/queue'
+import type { MattermostQueue, NotificationsQueue, OrgSyncQueue } from '@parley/queue'
 
 export interface Queues {
   notifications: NotificationsQueue
@@ -16,6 +16,9 @@ export interface Queues {
   /** Provisioning jobs (users, tokens, teams, channels); absent where no route needs them. */
   mattermost?: MattermostQueue
   mattermostEvents?: QueueEvents
+  /** Organisation → Mattermost team sync runs and dry runs (issue 4). */
+  orgSync?: OrgSyncQueue
+  orgSyncEvents?: QueueEvents
 }
 
 export interface AppDeps {

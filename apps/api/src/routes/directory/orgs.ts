@@ -10,6 +10,7 @@ import {
   listOrgMembers, removeOrgMember, updateOrganization, upsertOrgMember, type Organization
 } from '@parley/db'
 import { Conflict, Forbidden, NotFound } from '../../errors.js'
+import { requestOrgSync } from '../../org-sync-trigger.js'
 import { ErrorSchema, PageQuerySchema, errorResponses } from '../../schemas/common.js'
 import { CreateOrgSchema, MemberPageSchema, MemberParamsSchema, MemberSchema, OrgParamsSchema, OrgSchema, PatchOrgSchema, PutMemberSchema } from './schemas.js'
 
@@ -92,6 +93,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await findUserById(db, userId)
     if (!user) throw new NotFound(`No user with id ${userId}`)
     const { member, created } = await upsertOrgMember(db, id, userId, request.body.role)
+    if (created) await requestOrgSync(app, id, request.log)
     return reply.code(created ? 201 : 200).send({ userId, username: user.username, displayName: user.displayName, role: member.role, joinedAt: member.createdAt.toISOString() })
   })
 
@@ -102,6 +104,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { id, userId } = request.params
     await mustFindOrg(id)
     if (!await removeOrgMember(db, id, userId)) throw new NotFound(`User ${userId} is not a member of organisation ${id}`)
+    await requestOrgSync(app, id, request.log)
     return reply.code(204).send(null)
   })
 }
