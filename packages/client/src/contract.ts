@@ -6,6 +6,6 @@
  */
 export {
   DEFAULT_WINDOW_SECONDS, NOTIFICATIONS_QUEUE, SEND_JOB_VERSION, SendNotificationSchema,
-  claimNotificationKey, notificationJobOptions, notificationKey, releaseNotificationKey, sendJobId, sendNotificationErrors,
+  claimHolder, isValidSendNotification, notificationJobOptions, notificationKey, notificationWindowKey, sendJobId, sendNotificationErrors,
   type SendJob, type SendNotification
 } from '../../queue/src/notification-contract.js'

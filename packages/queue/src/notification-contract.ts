@@ -105,6 +105,19 @@ export function sendNotificationErrors (input: unknown): string | undefined {
   return actionFieldErrors(input as SendNotification)
 }
 
+/**
+ * True when `input` is a valid send-notification body: the same verdict as `sendNotificationErrors`
+ * without building a message (~1 µs). The compiled `date` format already refuses impossible
+ * calendar dates, so only the action's fields are left to check.
+ */
+export function isValidSendNotification (input: unknown): input is SendNotification {
+  if (!checkSendNotification.Check(input)) return false
+  const body = input as SendNotification
+  const wanted = ACTION_FIELDS[body.action]
+  for (const field of DATE_FIELDS) if ((body[field] !== undefined) !== wanted.includes(field)) return false
+  return true
+}
+
 /** The seed's idempotency key: `notification:{action}:{requestId}:{userId}`. */
 export const notificationKey = (n: Pick<SendNotification, 'action' | 'requestId' | 'userId'>) =>
   `notification:${n.action}:${n.requestId}:${n.userId}`
@@ -120,13 +133,12 @@ export const notificationJobOptions = {
   removeOnFail: { count: 10_000, age: 7 * 24 * 3600 }
 } as const
 
-
 /**
  * `send` job: a whole notification handed to the queue by a queue producer (packages/client).
  * The worker records it in the Postgres ledger on first sight, then enqueues its `deliver` job.
- * `acceptedAt` is the Redis server time (ms since epoch) at which the producer's claim admitted it:
- * the ledger measures the duplicate window from there. Bump `v` for any incompatible change; a
- * worker fails versions it does not know at once (never a retry loop).
+ * `acceptedAt` is the producer's clock (ms since epoch) when it sent the job alongside its claim of
+ * the key: the ledger measures the duplicate window from there. Bump `v` for any incompatible
+ * change; a worker fails versions it does not know at once (never a retry loop).
  */
 export const SEND_JOB_VERSION = 1
 export const SendJobSchema = Type.Object({
@@ -165,13 +177,21 @@ export const payloadVersion = (data: unknown): unknown =>
 /*
  * The idempotency gate in Redis, shared by HTTP and queue producers.
  *
- * `<prefix>:parley:notification-key:<key>` holds the id of the notification that key admitted,
- * expiring after the duplicate window; the first producer to set it admits, every other one
- * answers `duplicate` with the stored id, without touching Postgres. Postgres stays the durable
- * ledger and the authority when Redis lost the key (restart, eviction): see the API route and the
- * worker's `send` job. `<prefix>:parley:notification-window` holds the window (ms) the API
- * publishes, so queue producers use the server's NOTIFY_IDEMPOTENCY_WINDOW_SECONDS. Both keys
- * begin with the prefix's hash tag, so a script touching both is valid on Redis Cluster.
+ * The gate is BullMQ's own deduplication key of the `notifications` queue,
+ * `<prefix>:notifications:de:<idempotency key>`, holding the id of the job that admitted the key
+ * (`send-<notificationId>` from a queue producer, `deliver-<notificationId>` from the API) and
+ * expiring after the duplicate window. A queue producer claims it inside BullMQ's add script
+ * (`deduplication: { id: <key>, ttl: <window> }`), so the claim and the job are one atomic
+ * command; the API claims it with a script before its Postgres insert. The first to set it
+ * admits; every other producer answers `duplicate` with the holder's notification id, without
+ * Postgres. Postgres stays the durable ledger and the authority when Redis lost the key (restart,
+ * eviction): see the API route (gate.ts) and the worker's `send` job.
+ * `<prefix>:parley:notification-window` holds the window (ms) the API and worker publish, so queue
+ * producers use the server's NOTIFY_IDEMPOTENCY_WINDOW_SECONDS. Both keys begin with the prefix's
+ * hash tag, so the scripts are valid on Redis Cluster.
+ * BullMQ keeps a deduplication key when its job completes, fails or is trimmed by the retention
+ * settings; only an explicit removal of the admitting job (`Queue.remove`, `clean`, `obliterate`)
+ * deletes it with the job.
  */
 
 /** The part of an ioredis client the gate needs (scripts only), so this file imports no Redis client. */
@@ -180,10 +200,15 @@ export interface RedisScripting {
   eval (script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>
 }
 
-export const notificationClaimKey = (prefix: string, idempotencyKey: string) => `${prefix}:parley:notification-key:${idempotencyKey}`
+/** BullMQ's deduplication key for `idempotencyKey` on the notifications queue. */
+export const notificationClaimKey = (prefix: string, idempotencyKey: string) => `${prefix}:${NOTIFICATIONS_QUEUE}:de:${idempotencyKey}`
 export const notificationWindowKey = (prefix: string) => `${prefix}:parley:notification-window`
 /** Parley's default window (NOTIFY_IDEMPOTENCY_WINDOW_SECONDS), used until a server has published its own. */
 export const DEFAULT_WINDOW_SECONDS = 3600
+/** The notification id in a claim's value (a job id `send-<id>` or `deliver-<id>`). */
+export const claimHolder = (value: string) => value.replace(/^(?:send|deliver)-/, '')
+/** Value the API and the ledger repairs store: the notification's deliver job id. */
+const apiClaimValue = (notificationId: string) => `deliver-${notificationId}`
 
 interface Script { src: string, sha: string }
 const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') })
@@ -198,67 +223,48 @@ async function run (redis: RedisScripting, s: Script, keys: string[], args: (str
   }
 }
 
-// KEYS: claim, window. ARGV: candidate id, window ms ('' = the published one), publish ('1' = store
-// ARGV[2] as the published window), fallback window ms. Returns {1, id, windowMs, nowMs} when the
-// candidate claimed the key, else {0, holderId, pttlMs, nowMs}. Time comes from the Redis server, so
-// every producer stamps acceptance with one clock.
+// KEYS: claim, window. ARGV: value to store, window ms, publish ('1' = also store ARGV[2] as the
+// published window). Returns {1} when the value was stored, else {0, holderValue}.
 const CLAIM = script(`
 if ARGV[3] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = redis.call('GET', KEYS[1])
-if held then return {0, held, redis.call('PTTL', KEYS[1]), now} end
-local ms = tonumber(ARGV[2])
-if not ms then ms = tonumber(redis.call('GET', KEYS[2]) or ARGV[4]) end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ms)
-return {1, ARGV[1], ms, now}`)
+if held then return {0, held} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1}`)
 
-// KEYS: claim. ARGV: id. Deletes the claim only while it still names `id`.
+// KEYS: claim. ARGV: the two values naming the notification. Deletes the claim only while it names it.
 const RELEASE = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] or cur == ARGV[2] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// KEYS: claim. ARGV: expected holder, new holder, ttl ms ('' = keep the remaining ttl).
+// KEYS: claim. ARGV: the two values naming the current holder, new value, ttl ms ('' = keep the
+// remaining ttl). Returns 1 when re-pointed.
 const REPOINT = script(`
 local cur = redis.call('GET', KEYS[1])
-if cur ~= ARGV[1] then return 0 end
-local ttl = tonumber(ARGV[3])
+if cur ~= ARGV[1] and cur ~= ARGV[2] then return 0 end
+local ttl = tonumber(ARGV[4])
 if not ttl then ttl = redis.call('PTTL', KEYS[1]) end
 if ttl <= 0 then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
 return 1`)
 
-export type ClaimResult =
-  | { claimed: true, notificationId: string, windowMs: number, acceptedAt: number }
-  | { claimed: false, notificationId: string, acceptedAt: number }
-
-export interface ClaimOptions {
-  /** Window to claim for, in ms; default: the published window, else `fallbackWindowMs`. */
-  windowMs?: number
-  /** Also publish `windowMs` as the server's window (the API does this on every send). */
-  publish?: boolean
-  /** Used when no window is published; default DEFAULT_WINDOW_SECONDS. */
-  fallbackWindowMs?: number
-}
+export type ClaimResult = { claimed: true } | { claimed: false, notificationId: string }
 
 /**
- * Claims `idempotencyKey` for `candidateId` (one round trip, atomic).
- * @returns claimed → the candidate admitted the key; otherwise the id that holds it.
+ * The API's claim of `idempotencyKey` for `candidateId` (one atomic script), for `windowMs`, which
+ * it also publishes for queue producers.
+ * @returns claimed, or the id of the notification holding the key.
  * @throws the Redis client's error when Redis cannot be reached.
  */
-export async function claimNotificationKey (redis: RedisScripting, prefix: string, idempotencyKey: string, candidateId: string, opts: ClaimOptions = {}): Promise<ClaimResult> {
-  if (opts.publish && opts.windowMs === undefined) throw new TypeError('publish needs windowMs')
-  const r = await run(redis, CLAIM, [notificationClaimKey(prefix, idempotencyKey), notificationWindowKey(prefix)], [
-    candidateId, opts.windowMs ?? '', opts.publish ? '1' : '0', opts.fallbackWindowMs ?? DEFAULT_WINDOW_SECONDS * 1000
-  ]) as [number, string, number, number]
-  return r[0] === 1
-    ? { claimed: true, notificationId: r[1], windowMs: Number(r[2]), acceptedAt: Number(r[3]) }
-    : { claimed: false, notificationId: r[1], acceptedAt: Number(r[3]) }
+export async function claimNotificationKey (redis: RedisScripting, prefix: string, idempotencyKey: string, candidateId: string, windowMs: number): Promise<ClaimResult> {
+  const r = await run(redis, CLAIM, [notificationClaimKey(prefix, idempotencyKey), notificationWindowKey(prefix)], [apiClaimValue(candidateId), windowMs, '1']) as [number, string?]
+  return r[0] === 1 ? { claimed: true } : { claimed: false, notificationId: claimHolder(r[1]!) }
 }
 
-/** Gives a claim back (after a failed enqueue or ledger insert) while it still names `notificationId`. */
+/** Gives a claim back (after a failed ledger insert) while it still names `notificationId`. */
 export async function releaseNotificationKey (redis: RedisScripting, prefix: string, idempotencyKey: string, notificationId: string): Promise<void> {
-  await run(redis, RELEASE, [notificationClaimKey(prefix, idempotencyKey)], [notificationId])
+  await run(redis, RELEASE, [notificationClaimKey(prefix, idempotencyKey)], [apiClaimValue(notificationId), `send-${notificationId}`])
 }
 
 /**
@@ -266,7 +272,7 @@ export async function releaseNotificationKey (redis: RedisScripting, prefix: str
  * keeping its remaining time unless `ttlMs` is given. @returns false when the claim had moved on.
  */
 export async function repointNotificationKey (redis: RedisScripting, prefix: string, idempotencyKey: string, from: string, to: string, ttlMs?: number): Promise<boolean> {
-  return await run(redis, REPOINT, [notificationClaimKey(prefix, idempotencyKey)], [from, to, ttlMs ?? '']) === 1
+  return await run(redis, REPOINT, [notificationClaimKey(prefix, idempotencyKey)], [apiClaimValue(from), `send-${from}`, apiClaimValue(to), ttlMs ?? '']) === 1
 }
 
 /** Publishes the server's window (NOTIFY_IDEMPOTENCY_WINDOW_SECONDS) for queue producers; the API and the worker call it at start. */

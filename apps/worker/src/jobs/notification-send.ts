@@ -3,10 +3,11 @@
  * version check every job of that queue goes through.
  *
  * `send` (payload v1, packages/queue/src/notification-contract.ts `SendJobSchema`): the producer's
- * Redis claim admitted the notification and answered `queued`; here it is recorded in the Postgres
- * ledger on first sight (`recordQueuedNotification`: idempotent, so a stalled or retried job never
- * makes two rows; a duplicate when Redis had lost the key), then handed to a `deliver` job like an
- * HTTP-accepted one, so the sweep, the admin retry and `GET /api/notifications/:id` treat both alike.
+ * Redis claim (BullMQ's deduplication key, taken by the same atomic `add`) admitted the
+ * notification and answered `queued`; here it is recorded in the Postgres ledger on first sight
+ * (`recordQueuedNotification`: idempotent, so a stalled or retried job never makes two rows; a
+ * duplicate when Redis had lost the key), then handed to a `deliver` job like an HTTP-accepted one,
+ * so the sweep, the admin retry and `GET /api/notifications/:id` treat both alike.
  *
  * A job this worker cannot read (unknown payload version, malformed body) fails at once with an
  * `UnrecoverableError` naming the problem (the failed set keeps it as `failedReason`), and is

@@ -39,7 +39,7 @@ export async function admitThroughGate (deps: GateDeps, idempotencyKey: string, 
   const candidate = randomUUID()
   let gate
   try {
-    gate = await claimNotificationKey(redis, prefix, idempotencyKey, candidate, { windowMs, publish: true })
+    gate = await claimNotificationKey(redis, prefix, idempotencyKey, candidate, windowMs)
   } catch (err) {
     log.warn({ err }, 'Redis idempotency gate unavailable; the Postgres ledger alone decides')
     return accept(candidate)
