@@ -145,10 +145,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { queue, events } = await ready(orgId)
     const jobId = orgSyncPlanJobId(orgId)
     await queue.add('plan-org', { v: 1, orgId }, { jobId, attempts: 1, removeOnComplete: { age: 60 }, removeOnFail: { age: 600 } })
-    const outcome = await waitForJob(queue, events, jobId, config.SESSION_WAIT_TIMEOUT_MS)
+    const outcome = await waitForJob(queue, events, jobId, config.ORG_SYNC_WAIT_MS)
     if (outcome.state === 'timeout') {
       await queue.remove(jobId).catch(() => {})
-      throw new GatewayTimeout(`The dry run did not finish within ${config.SESSION_WAIT_TIMEOUT_MS} ms (is Mattermost reachable?); retry`)
+      throw new GatewayTimeout(`The dry run did not finish within ${config.ORG_SYNC_WAIT_MS} ms (is Mattermost reachable?); retry`)
     }
     if (outcome.state === 'failed') throw syncFailed(outcome.reason)
     if (outcome.state === 'gone') throw new GatewayTimeout('The dry run finished but its answer expired; retry')
