@@ -8,6 +8,7 @@ COPY apps/worker/package.json apps/worker/
 COPY packages packages
 RUN npm ci --no-audit --no-fund
 COPY . .
+RUN npm run build
 USER node
 EXPOSE 3000
-CMD ["npm", "run", "start:api"]
+CMD ["node", "--enable-source-maps", "dist/api.mjs"]

@@ -3,7 +3,7 @@
  * Every benchmark compares with a baseline measured in the same run (ratios), because absolute
  * figures on these shared machines move by ±20 %.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
@@ -26,6 +26,12 @@ export async function freePort (): Promise<number> {
   return new Promise((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)) }) })
 }
 
+/** Builds dist/*.mjs (the API and the worker as they run in production). */
+export function buildDist (): void {
+  const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  if (r.status !== 0) throw new Error('npm run build failed')
+}
+
 export interface Child { child: ChildProcess, pid: number, stop: () => Promise<void> }
 
 const children: ChildProcess[] = []
@@ -36,7 +42,8 @@ process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.
  * `ready` (a string or a predicate); stdout lines go to `onLine`.
  */
 export async function startProcess (script: string, env: Record<string, string>, ready: (line: string) => boolean, args: string[] = [], onLine?: (line: string) => void): Promise<Child & { firstLine: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const nodeArgs = script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
   const firstLine = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! })
@@ -99,7 +106,8 @@ export async function until<T> (fn: () => Promise<T | undefined>, timeoutMs: num
 
 /** Runs a TypeScript server file in its own process with output discarded; resolves once `readyUrl` answers 2xx. */
 export async function startServer (script: string, env: Record<string, string>, readyUrl: string): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const nodeArgs = script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
+  const child = spawn(process.execPath, nodeArgs, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
   let exited = false
   child.once('exit', () => { exited = true })

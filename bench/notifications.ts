@@ -17,7 +17,7 @@ import postgres from 'postgres'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { runMigrations } from '../packages/db/src/migrate.js'
-import { REDIS_URL, freePort, freshDatabase, percentile, report, round, sampleRss, startProcess, startServer, until } from './lib.js'
+import { REDIS_URL, buildDist, freePort, freshDatabase, percentile, report, round, sampleRss, startProcess, startServer, until } from './lib.js'
 
 const CONNECTIONS = 50
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -25,6 +25,7 @@ const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 20_000)
 const USERS = 2_000
 const CONCURRENCY = 50
 
+buildDist()
 const dbUrl = await freshDatabase('parley_bench')
 await runMigrations(dbUrl)
 // The bare loop gets the API's pool size (DATABASE_POOL_SIZE, default 20): same resources, same concurrency.
@@ -44,7 +45,7 @@ const common = {
   TOKEN_ENCRYPTION_KEYS: `b:${randomBytes(32).toString('base64')}`, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'production'
 }
 const adminPassword = randomBytes(12).toString('hex')
-const apiProc = await startServer('apps/api/src/server.ts', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword }, `${api}/readyz`)
+const apiProc = await startServer('dist/api.mjs', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword }, `${api}/readyz`)
 const login = await (await fetch(`${api}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: adminPassword }) })).json() as { token: string }
 const { key } = await (await fetch(`${api}/api/admin/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name: 'bench', scopes: ['notifications:send'] }) })).json() as { key: string }
 
@@ -124,7 +125,7 @@ await mm('/__sim/calls/reset', { method: 'POST', body: '{}' })
 
 console.log(`(b) Parley worker draining ${BACKLOG} (concurrency ${CONCURRENCY})`)
 let t0 = 0
-const worker = await startProcess('apps/worker/src/main.ts', { ...common, LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(CONCURRENCY) }, (line) => line.includes('worker started'))
+const worker = await startProcess('dist/worker.mjs', { ...common, ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}), LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(CONCURRENCY) }, (line) => line.includes('worker started'))
 t0 = performance.now()
 const rss = sampleRss(worker.pid)
 await until(async () => { const [r] = await sql`select count(*)::int as n from notifications where status <> 'queued' and user_id = ${runId}`; return r.n >= BACKLOG ? true : undefined }, 600_000, 50)

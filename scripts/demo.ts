@@ -11,7 +11,7 @@
  * Needs Postgres and Redis (defaults 127.0.0.1:5432 and :6379, or DATABASE_URL / REDIS_URL);
  * uses its own database `parley_demo`, recreated on every run.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, createWriteStream } from 'node:fs'
@@ -40,7 +40,9 @@ function indent (text: string) { return text.split('\n').map(l => `      │ ${l
 
 /** Starts `script` with tsx; output goes to a log file. Resolves with the child. */
 function run (name: string, script: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // The API and the worker run as built for production (dist/*.mjs); the simulator from source.
+  const nodeArgs = script.endsWith('.mjs') ? ['--enable-source-maps', script] : ['--import', 'tsx', script]
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = createWriteStream(path.join(logDir, `${name}.log`))
   child.stderr!.pipe(log)
   if (name !== 'simulator') child.stdout!.pipe(log)
@@ -96,7 +98,9 @@ async function main () {
     await admin.end()
   }
 
-  say(bold('Starting the Mattermost simulator, the API and the worker'))
+  say(bold('Building, then starting the Mattermost simulator, the API and the worker'))
+  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  if (built.status !== 0) throw new Error('the build failed')
   const sim = run('simulator', 'packages/mattermost-sim/src/main.ts', ['--port', '0', '--seed-demo'], {})
   const seed = await new Promise<any>((resolve, reject) => {
     const rl = createInterface({ input: sim.stdout! })
@@ -116,11 +120,11 @@ async function main () {
     TOKEN_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`,
     LOG_LEVEL: 'info'
   }
-  run('api', 'apps/api/src/server.ts', [], {
+  run('api', 'dist/api.mjs', [], {
     ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'),
     PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword
   })
-  run('worker', 'apps/worker/src/main.ts', [], { ...common, MATTERMOST_BOT_TOKEN: seed.botToken, MATTERMOST_WS_RECONNECT_INTERVAL: '200' })
+  run('worker', 'dist/worker.mjs', [], { ...common, MATTERMOST_BOT_TOKEN: seed.botToken, MATTERMOST_WS_RECONNECT_INTERVAL: '200' })
   await waitFor('the API to be ready', async () => (await fetch(`${api}/readyz`)).ok || undefined, 60_000)
   say(`  simulator ${seed.url}   API ${api}   (bot @parley-bot, channel ~notifications, users alice and bob)\n`)
 

@@ -6,13 +6,23 @@
  * in the URL is created first when it does not exist.
  * Run directly: `npm run db:migrate`.
  */
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
 
-export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../drizzle')
+/** `drizzle/` of the repository: the nearest one up from this module (source or a dist/ bundle). */
+export const migrationsFolder = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(path.join(dir, 'drizzle', 'meta', '_journal.json'))) return path.join(dir, 'drizzle')
+    const up = path.dirname(dir)
+    if (up === dir) return path.resolve('drizzle')
+    dir = up
+  }
+})()
 const LOCK_ID = 7_263_155_001
 
 /** Creates the database of `url` if it is missing (connects to the `postgres` maintenance db). */
@@ -48,12 +58,4 @@ export async function runMigrations (url: string): Promise<void> {
   } finally {
     await sql.end({ timeout: 5 })
   }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/parley'
-  runMigrations(url).then(() => console.log('migrations applied'), (err) => {
-    console.error(`migration failed: ${err.message}`)
-    process.exit(1)
-  })
 }
