@@ -69,7 +69,7 @@ export class HttpTransport {
           timeout ? `Parley did not answer within ${this.#timeoutMs} ms (${attempt} attempts)` : `could not reach Parley (${attempt} attempts): ${(err as Error).message}`,
           attempt, { cause: err })
       }
-      if (res.status === 202 || res.status === 200) return answer(res, await res.json().catch(() => undefined))
+      if (res.status === 202 || res.status === 200) return answer(res, await res.json().catch(() => undefined), attempt)
       if (RETRY_STATUS.has(res.status) && attempt <= this.#maxRetries) {
         await res.body?.cancel().catch(() => {})
         await this.#wait(Math.min(retryAfterMs(res.headers.get('retry-after')) ?? backoff(attempt), this.#maxDelayMs))
@@ -108,11 +108,11 @@ export function retryAfterMs (value: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
-function answer (res: Response, json: unknown): SendResult {
+function answer (res: Response, json: unknown, attempt: number): SendResult {
   const r = json as Partial<SendResult> | undefined
   const expected = res.status === 202 ? 'queued' : 'duplicate'
   if (!r || typeof r.notificationId !== 'string' || r.status !== expected || typeof r.idempotencyKey !== 'string') {
-    throw new ParleyHttpError(res.status, `unexpected answer body (expected {notificationId, status: '${expected}', idempotencyKey}); is baseUrl Parley?`, undefined, 1)
+    throw new ParleyHttpError(res.status, `unexpected answer body (expected {notificationId, status: '${expected}', idempotencyKey}); is baseUrl Parley?`, undefined, attempt)
   }
   return { notificationId: r.notificationId, status: r.status, idempotencyKey: r.idempotencyKey }
 }

@@ -70,6 +70,22 @@ t.test('429 is retried; a long Retry-After is capped at maxRetryDelayMs', async 
   t.ok(waited >= 150 && waited < 3000, `waited the cap, not an hour (${waited} ms)`)
 })
 
+t.test('a 502 from a proxy is retried like a 503', async (t) => {
+  const input = borrowInput('john.doe')
+  const s = await stub(t, [(_req, res) => { res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad Gateway</h1>') }, accepted(input)])
+  const client = createParleyClient(s.options())
+  t.teardown(() => client.close())
+  t.equal((await client.sendBorrowApprovalNotification(input)).status, 'queued')
+  t.equal(s.seen.length, 2)
+})
+
+t.test('a 200 that is not Parley\'s answer is an error, not a result', async (t) => {
+  const s = await stub(t, [(_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>') }])
+  const client = createParleyClient(s.options())
+  t.teardown(() => client.close())
+  await t.rejects(client.sendBorrowApprovalNotification(borrowInput('john.doe')), { name: 'ParleyHttpError', statusCode: 200, message: /unexpected answer body/ })
+})
+
 t.test('a 200 duplicate is passed through', async (t) => {
   const input = borrowInput('john.doe')
   const key = `notification:BORROW:${input.requestId}:${input.userId}`
