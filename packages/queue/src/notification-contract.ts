@@ -136,8 +136,8 @@ export const notificationJobOptions = {
 /**
  * `send` job: a whole notification handed to the queue by a queue producer (packages/client).
  * The worker records it in the Postgres ledger on first sight, then enqueues its `deliver` job.
- * `acceptedAt` is the producer's clock (ms since epoch) when it sent the job alongside its claim of
- * the key: the ledger measures the duplicate window from there. Bump `v` for any incompatible
+ * `acceptedAt` is the producer's clock (ms since epoch) when it added the job (the same `add` claimed
+ * the key): the ledger measures the duplicate window from there. Bump `v` for any incompatible
  * change; a worker fails versions it does not know at once (never a retry loop).
  */
 export const SEND_JOB_VERSION = 1
