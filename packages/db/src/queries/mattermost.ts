@@ -14,6 +14,8 @@ import { users, type User } from '../schema/users.js'
 
 /** Everything `POST /api/v1/mattermost/session` needs, read in one statement. */
 export interface SessionState {
+  /** The user exists, is active, not deleted, and still at `sessionVersion`. */
+  userValid: boolean
   orgExists: boolean
   isMember: boolean
   mmUserId: string | null
@@ -26,20 +28,22 @@ export interface SessionState {
 }
 
 interface SessionRow {
-  org_exists: boolean, is_member: boolean, mm_user_id: string | null, token_enc: string | null,
+  user_valid: boolean, org_exists: boolean, is_member: boolean, mm_user_id: string | null, token_enc: string | null,
   token_expires_at: string | Date | null, token_invalid_at: string | Date | null, team_name: string | null, mm_team_id: string | null, team_member: boolean
 }
 
 /**
- * Reads org existence, membership, the account and token, the team and the team membership in one
- * statement. On a pool (`Db`) it runs as a postgres.js prepared statement: this is the hot path of
- * the warm session, and drizzle sends unnamed, unprepared statements (about 10× slower here).
+ * Reads the user's validity (active, not deleted, `sessionVersion` current), org existence,
+ * membership, the account and token, the team and the team membership in one statement. On a pool
+ * (`Db`) it runs as a postgres.js prepared statement: this is the hot path of the warm session, and
+ * drizzle sends unnamed, unprepared statements (about 10× slower here).
  */
-export async function readSessionState (db: Executor, userId: string, orgId: string): Promise<SessionState> {
+export async function readSessionState (db: Executor, userId: string, orgId: string, sessionVersion: number): Promise<SessionState> {
   const client = (db as { $client?: postgres.Sql }).$client
   const rows: SessionRow[] = client
     ? await client<SessionRow[]>`
-      select exists(select 1 from organizations where id = ${orgId}) as org_exists,
+      select exists(select 1 from users where id = ${userId} and status = 'active' and deleted_at is null and session_version = ${sessionVersion}) as user_valid,
+        exists(select 1 from organizations where id = ${orgId}) as org_exists,
         exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
         a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
         exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
@@ -47,7 +51,8 @@ export async function readSessionState (db: Executor, userId: string, orgId: str
       left join mattermost_accounts a on a.user_id = ${userId}
       left join mattermost_teams t on t.org_id = ${orgId}`
     : await db.execute<Record<string, unknown> & SessionRow>(sql`
-      select exists(select 1 from organizations where id = ${orgId}) as org_exists,
+      select exists(select 1 from users where id = ${userId} and status = 'active' and deleted_at is null and session_version = ${sessionVersion}) as user_valid,
+        exists(select 1 from organizations where id = ${orgId}) as org_exists,
         exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
         a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
         exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
@@ -56,6 +61,7 @@ export async function readSessionState (db: Executor, userId: string, orgId: str
       left join mattermost_teams t on t.org_id = ${orgId}`)
   const r = rows[0]
   return {
+    userValid: r.user_valid,
     orgExists: r.org_exists,
     isMember: r.is_member,
     mmUserId: r.mm_user_id,

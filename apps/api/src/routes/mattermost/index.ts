@@ -13,7 +13,7 @@ import {
 } from '@parley/db'
 import { channelNameProblem, mattermostJobId, type TokenHealth } from '@parley/queue'
 import { BadRequest, Conflict, Forbidden, NotFound, errorHandler } from '../../errors.js'
-import { currentUser } from '../../plugins/auth.js'
+import { SESSION_COOKIE, currentUser } from '../../plugins/auth.js'
 import { ErrorSchema, errorResponses } from '../../schemas/common.js'
 import { ServerMisconfigured, runMattermostJob, sendMisconfigured } from './jobs.js'
 import {
@@ -24,6 +24,7 @@ import {
 import { createSessionService } from './session.js'
 
 const fiveXX = { 500: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema }
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export const channelView = (c: MattermostChannel) => ({
   id: c.id, organizationId: c.orgId, name: c.name, displayName: c.displayName, type: c.type, status: c.status,
@@ -63,11 +64,31 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  /** The verified session JWT claims of a request (Bearer or cookie), or undefined. Never throws. */
+  function sessionClaims (request: FastifyRequest): { sub: string, sv: number } | undefined {
+    const header = request.headers.authorization
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : undefined
+    const jwt = header ? match?.[1] : request.cookies[SESSION_COOKIE]
+    if (!jwt || jwt.split('.').length !== 3) return undefined
+    try {
+      const claims = app.jwt.verify<{ sub: string, sv: number }>(jwt)
+      return typeof claims.sub === 'string' && UUID.test(claims.sub) && Number.isInteger(claims.sv) ? claims : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  // Warm path first: the verified JWT plus one prepared statement that checks the user (active,
+  // session version) together with membership and provisioning. Anything else — no or bad
+  // credentials, not a member, not provisioned — takes the full path below, which gives the errors.
   app.post('/session', {
-    preHandler: app.requireUser,
     schema: { tags: ['mattermost'], body: SessionBodySchema, response: { 200: SessionResponseSchema, 404: ErrorSchema, 409: ErrorSchema, ...fiveXX, ...errorResponses } }
   }, async (request, reply) => {
-    const session = await sessions.sessionFor(currentUser(request).id, request.body.organizationId)
+    const claims = sessionClaims(request)
+    const warm = claims && await sessions.warmSession(claims.sub, claims.sv, request.body.organizationId)
+    if (warm) return reply.header('cache-control', 'no-store').send(warm)
+    await app.requireUser.call(app, request, reply)
+    const session = await sessions.sessionFor(currentUser(request), request.body.organizationId)
     return reply.header('cache-control', 'no-store').send(session)
   })
 

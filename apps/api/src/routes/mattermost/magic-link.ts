@@ -33,7 +33,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { token, mmUserId } = await sessions.accountFor(user.id)
       return { url: baseUrl, token, mmUserId }
     }
-    const s = await sessions.sessionFor(user.id, orgId)
+    const s = await sessions.sessionFor(user, orgId)
     return { url: `${baseUrl}/${encodeURIComponent(s.teamName)}`, token: s.token, mmUserId: s.mmUserId }
   }
 

@@ -45,8 +45,9 @@ export function createSessionService (app: FastifyInstance) {
    * @throws NotFound (unknown org), Forbidden (not a member), ServerMisconfigured (500), and the
    *   job outcomes of `runMattermostJob` (409, 503 + Retry-After, 504).
    */
-  async function sessionFor (userId: string, orgId: string): Promise<MattermostSession> {
-    let state = await readSessionState(db, userId, orgId)
+  async function sessionFor (user: { id: string, sessionVersion: number }, orgId: string): Promise<MattermostSession> {
+    const userId = user.id
+    let state = await readSessionState(db, userId, orgId, user.sessionVersion)
     if (!state.orgExists) throw new NotFound(`No organisation with id ${orgId}`)
     if (!state.isMember) throw new Forbidden(`You are not a member of organisation ${orgId}`)
     requireConfigured()
@@ -56,7 +57,7 @@ export function createSessionService (app: FastifyInstance) {
     for (let i = 0; i < 2; i++) {
       await runMattermostJob(queues.mattermost, queues.mattermostEvents, 'ensure-membership', { v: 1, orgId, userId },
         mattermostJobId.ensureMembership(orgId, userId), config.SESSION_WAIT_TIMEOUT_MS)
-      state = await readSessionState(db, userId, orgId)
+      state = await readSessionState(db, userId, orgId, user.sessionVersion)
       const session = ready(state)
       if (session) return session
     }
@@ -75,5 +76,17 @@ export function createSessionService (app: FastifyInstance) {
     throw new GatewayTimeout('Mattermost provisioning finished without a usable token; retry the request')
   }
 
-  return { baseUrl, requireConfigured, sessionFor, accountFor }
+  /**
+   * The warm session in one statement, for a request whose session JWT (`sub`, `sv`) was verified
+   * but whose user was not loaded: undefined unless the user is valid, a member, and everything is
+   * provisioned — the caller then takes the full path (`requireUser`, `sessionFor`), which also
+   * produces the errors.
+   */
+  async function warmSession (userId: string, sessionVersion: number, orgId: string): Promise<MattermostSession | undefined> {
+    if (!baseUrl || !config.MATTERMOST_URL) return undefined
+    const state = await readSessionState(db, userId, orgId, sessionVersion)
+    return state.userValid && state.orgExists && state.isMember ? ready(state) : undefined
+  }
+
+  return { baseUrl, requireConfigured, sessionFor, accountFor, warmSession }
 }
