@@ -271,3 +271,24 @@ t.test('authorisation of every endpoint', async (t) => {
     t.equal((await r.api.app.inject({ method: e.method, url: e.url.replace(o.id, 'not-a-uuid'), headers: r.admin.headers })).statusCode, 400, 'bad id 400')
   }
 })
+
+t.test('one sync per org at a time: concurrent requests share runs, nobody is added twice', async (t) => {
+  const r = await orgSyncRig(t, { latencyMs: 20 })
+  const o = await r.org()
+  const members = await Promise.all(Array.from({ length: 300 }, () => r.member(o.id)))
+  r.sim.resetCalls()
+  const answers = await Promise.all(Array.from({ length: 4 }, () => r.post(o.id)))
+  for (const a of answers) t.equal(a.statusCode, 200, a.body)
+  t.ok(answers.every(a => a.json().synced === 300), 'every answer reports the whole org synced')
+  const byRun = new Map(answers.map(a => [a.json().runId, a.json().added as number]))
+  t.equal([...byRun.values()].reduce((n, x) => n + x, 0), 300, 'the members are counted as added once, by the run that added them')
+  const added = batchAdded(r.sim.calls)
+  t.equal(added.length, 300, "each member sent in an accepted batch exactly once")
+  t.equal(new Set(added).size, 300)
+  t.ok(members.every(m => r.teamMembers(o.mmTeamId!).has(m.mmUserId)))
+  const runs = (await r.get(`/api/v1/mattermost/sync-org/${o.id}/runs`)).json()
+  t.ok(runs.total <= 2, `${runs.total} run(s) for 4 concurrent requests (one running, one queued behind it)`)
+  // Runs never overlapped: each started after the previous one finished.
+  const spans = runs.items.map((x: { startedAt: string, finishedAt: string }) => [Date.parse(x.startedAt), Date.parse(x.finishedAt)]).sort((a: number[], b: number[]) => a[0] - b[0])
+  for (let i = 1; i < spans.length; i++) t.ok(spans[i][0] >= spans[i - 1][1], 'runs of one org do not overlap')
+})
