@@ -174,6 +174,19 @@ t.test('Mattermost down: 503 with Retry-After while the worker retries; afterwar
   t.equal(ok.statusCode, 200, ok.body)
 })
 
+t.test('Redis down: a session that needs provisioning answers 503 with Retry-After', async (t) => {
+  const r = await rig(t)
+  const o = await r.org()
+  const { headers } = await r.member(o.id)
+  r.redis.disconnect()
+  const res = await r.session(headers, o.id)
+  t.equal(res.statusCode, 503, res.body)
+  t.equal(res.headers['retry-after'], '5')
+  t.match(res.json().message, /job queue is unavailable/)
+  await r.redis.connect()
+  t.equal((await r.session(headers, o.id)).statusCode, 200, 'works again once Redis is back')
+})
+
 t.test('no worker: the session request times out with 504 (and may be retried)', async (t) => {
   const r = await rig(t, { noWorker: true, env: { SESSION_WAIT_TIMEOUT_MS: '300' } })
   const o = await r.org()

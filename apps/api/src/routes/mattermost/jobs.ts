@@ -61,9 +61,16 @@ type Outcome = { state: 'completed', value: unknown } | { state: 'gone' }
  */
 export async function runMattermostJob (queue: MattermostQueue | undefined, events: QueueEvents | undefined, name: MattermostJobName, data: MattermostJobData, jobId: string, timeoutMs: number): Promise<Outcome> {
   if (!queue || !events) throw new Unavailable('Mattermost provisioning is not available in this process')
-  const previous = await queue.getJob(jobId)
-  if (previous && await previous.isFailed()) await previous.remove().catch(() => {})
-  await queue.add(name, data, { jobId })
+  try {
+    const previous = await queue.getJob(jobId)
+    if (previous && await previous.isFailed()) await previous.remove().catch(() => {})
+    await queue.add(name, data, { jobId })
+  } catch (err) {
+    // Redis is down (the producer connection fails fast): nothing was provisioned, retry later.
+    const e = new Unavailable(`The job queue is unavailable (${(err as Error).message.slice(0, 100)}); retry shortly`) as Error & { retryAfter?: number }
+    e.retryAfter = 5
+    throw e
+  }
   return waitForJob(queue, events, jobId, timeoutMs)
 }
 
