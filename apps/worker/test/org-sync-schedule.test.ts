@@ -3,6 +3,7 @@
  * On a database of its own: the scheduled fan-out acts on every organisation, so it must not see
  * other test files' orgs.
  */
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import postgres from 'postgres'
 import { sql } from 'drizzle-orm'
@@ -52,6 +53,10 @@ t.test('the job scheduler syncs every org on its interval, without any request',
     orgs.push({ org, team, mmIds })
   }
 
+  // A finished run from 40 days ago: the scheduled fan-out prunes it (RUN_RETENTION_DAYS = 30).
+  const oldRunId = randomUUID()
+  await db.execute(sql`insert into org_sync_runs (id, org_id, trigger, status, created_at) values (${oldRunId}, ${orgs[0].org.id}, 'schedule', 'succeeded', now() - interval '40 days')`)
+
   const config = loadConfig(WorkerConfigSchema, {
     DATABASE_URL: url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, TOKEN_ENCRYPTION_KEYS: TEST_TOKEN_KEYS,
     MATTERMOST_URL: sim.url, MATTERMOST_BOT_TOKEN: bot.token, LOG_LEVEL: 'silent', ORG_SYNC_INTERVAL: '400'
@@ -87,5 +92,6 @@ t.test('the job scheduler syncs every org on its interval, without any request',
   const runs = await listOrgSyncRuns(db, first.org.id, { limit: 50, offset: 0 })
   t.ok(runs.total >= 2, `${runs.total} scheduled runs`)
   t.ok(runs.items.every(r => r.trigger === 'schedule'), 'all triggered by the schedule')
+  t.notOk(runs.items.some(r => r.id === oldRunId), 'run records older than 30 days pruned')
   t.same(sim.specErrors(), [])
 })

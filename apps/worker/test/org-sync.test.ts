@@ -3,9 +3,10 @@
  * in-process worker → Mattermost simulator (OpenAPI-validated), on real Postgres and Redis.
  */
 import t from 'tap'
-import { findMattermostTeam, hasTeamMembership, upsertMattermostAccount, upsertOrgMember } from '@parley/db'
+import { findMattermostTeam, hasTeamMembership, insertOrganization, upsertMattermostAccount, upsertOrgMember } from '@parley/db'
 import { newId } from '@parley/mattermost-sim'
 import { orgSyncRig, until } from './org-sync-rig.js'
+import { build } from '../../api/test/helper.js'
 
 const BATCH = 'POST /api/v4/teams/{team_id}/members/batch'
 const PAGE = 'GET /api/v4/teams/{team_id}/members'
@@ -291,4 +292,15 @@ t.test('one sync per org at a time: concurrent requests share runs, nobody is ad
   // Runs never overlapped: each started after the previous one finished.
   const spans = runs.items.map((x: { startedAt: string, finishedAt: string }) => [Date.parse(x.startedAt), Date.parse(x.finishedAt)]).sort((a: number[], b: number[]) => a[0] - b[0])
   for (let i = 1; i < spans.length; i++) t.ok(spans[i][0] >= spans[i - 1][1], 'runs of one org do not overlap')
+})
+
+t.test('Mattermost not configured: 500 naming the setting', async (t) => {
+  const api = await build(t, { MATTERMOST_URL: undefined })
+  const admin = await api.admin()
+  const org = (await insertOrganization(api.db, { name: 'No MM', slug: `nomm-${Date.now()}` }))!
+  for (const url of [`/api/v1/mattermost/sync-org/${org.id}`, `/api/v1/mattermost/sync-org/${org.id}/plan`]) {
+    const res = await api.app.inject({ method: url.endsWith('/plan') ? 'GET' : 'POST', url, headers: admin.headers })
+    t.equal(res.statusCode, 500)
+    t.match(res.json(), { code: 'PARLEY_MATTERMOST_NOT_CONFIGURED', message: /MATTERMOST_URL/ })
+  }
 })

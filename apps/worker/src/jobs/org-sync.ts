@@ -1,7 +1,8 @@
 /**
  * Processor of the `org-sync` queue (DESIGN.md "Queues"; issue 4): `sync-org` runs or resumes one
  * org's sync (../org-sync.ts), `plan-org` answers the dry run, `sync-all` (job scheduler, every
- * `ORG_SYNC_INTERVAL`) enqueues a scheduled `sync-org` for every org.
+ * `ORG_SYNC_INTERVAL`) enqueues a scheduled `sync-org` for every org and prunes run records older
+ * than `RUN_RETENTION_DAYS`.
  *
  * Outcomes: a finished sync returns `OrgSyncResult` (numbers and ids only). A Mattermost outage
  * or 429 beyond the client's patience fails the attempt; BullMQ retries it with backoff and the
@@ -11,7 +12,7 @@
  */
 import { UnrecoverableError, type Job } from 'bullmq'
 import { Value } from 'typebox/value'
-import { failOrgSyncRun, listOrgIdsToSync } from '@parley/db'
+import { failOrgSyncRun, listOrgIdsToSync, pruneOrgSyncRuns } from '@parley/db'
 import { isMattermostError, isPermanent, isRetryable } from '@parley/mattermost'
 import {
   ORG_SYNC_JOB_SCHEMAS, enqueueOrgSync, formatFailure,
@@ -22,6 +23,9 @@ import { OrgSyncBusy, OrgSyncError, createOrgSync } from '../org-sync.js'
 import { adminClient, type MattermostJobDeps } from './mattermost.js'
 
 export type OrgSyncJobDeps = MattermostJobDeps & { queue: OrgSyncQueue }
+
+/** `sync-all` also deletes finished `org_sync_runs` older than this. */
+export const RUN_RETENTION_DAYS = 30
 
 /** Builds the processor of the `org-sync` queue. */
 export function orgSyncProcessor (deps: OrgSyncJobDeps) {
@@ -36,8 +40,9 @@ export function orgSyncProcessor (deps: OrgSyncJobDeps) {
     if (job.name === 'sync-all') {
       const orgIds = await listOrgIdsToSync(db)
       for (const orgId of orgIds) await enqueueOrgSync(deps.queue, orgId, 'schedule')
-      logger.info({ orgs: orgIds.length }, 'scheduled organisation sync enqueued')
-      return { orgs: orgIds.length }
+      const pruned = await pruneOrgSyncRuns(db, RUN_RETENTION_DAYS)
+      logger.info({ orgs: orgIds.length, prunedRuns: pruned }, 'scheduled organisation sync enqueued')
+      return { orgs: orgIds.length, prunedRuns: pruned }
     }
     if (job.name === 'plan-org') {
       try {

@@ -136,3 +136,11 @@ export async function listOrgSyncRuns (db: Executor, orgId: string, { limit, off
   ])
   return { items, total }
 }
+
+/** Deletes finished runs older than `days` days (the scheduled fan-out calls it). @returns how many. */
+export async function pruneOrgSyncRuns (db: Executor, days: number): Promise<number> {
+  const rows = await db.delete(orgSyncRuns)
+    .where(and(ne(orgSyncRuns.status, 'running'), sql`${orgSyncRuns.createdAt} < now() - make_interval(days => ${days})`))
+    .returning({ id: orgSyncRuns.id })
+  return rows.length
+}
