@@ -304,3 +304,21 @@ t.test('Mattermost not configured: 500 naming the setting', async (t) => {
     t.match(res.json(), { code: 'PARLEY_MATTERMOST_NOT_CONFIGURED', message: /MATTERMOST_URL/ })
   }
 })
+
+t.test('debounce has a ceiling: a stream of changes that never pauses still syncs', async (t) => {
+  const r = await orgSyncRig(t, { apiEnv: { ORG_SYNC_DEBOUNCE_MS: '500', ORG_SYNC_DEBOUNCE_MAX_MS: '1000' } })
+  const o = await r.org()
+  const people = await Promise.all(Array.from({ length: 25 }, () => r.formerMember()))
+  const first = Date.now()
+  for (const p of people) {
+    await r.api.app.inject({ method: 'PUT', url: `/api/orgs/${o.id}/members/${p.user.id}`, headers: r.admin.headers, payload: { role: 'member' } })
+    await new Promise(resolve => setTimeout(resolve, 100)) // a change every 100 ms: never a 500 ms pause
+  }
+  const last = Date.now()
+  t.ok(last - first >= 2_400, 'the stream lasted longer than twice the ceiling')
+  const runs = (await r.get(`/api/v1/mattermost/sync-org/${o.id}/runs`)).json()
+  const startedDuring = runs.items.filter((x: { startedAt: string | null }) => x.startedAt && Date.parse(x.startedAt) < last)
+  t.ok(startedDuring.length >= 1, `${startedDuring.length} run(s) started while the changes kept coming`)
+  await until(() => people.every(p => r.teamMembers(o.mmTeamId!).has(p.mmUserId)) || undefined, 10_000)
+  t.pass('after the stream, everyone is in the team')
+})

@@ -46,7 +46,8 @@ export const ApiConfigSchema = Type.Object({
   TOKEN_HEALTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'How long a token-health answer is cached per user' }),
   SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' }),
   ORG_SYNC_WAIT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 30_000, description: 'How long POST /api/v1/mattermost/sync-org/:orgId waits for the sync before answering 202 with the run id' }),
-  ORG_SYNC_DEBOUNCE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5_000, description: 'A membership change syncs its org this long after the last change of a burst' })
+  ORG_SYNC_DEBOUNCE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5_000, description: 'A membership change syncs its org this long after the last change of a burst' }),
+  ORG_SYNC_DEBOUNCE_MAX_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000, description: 'A burst of membership changes that never pauses still syncs this long after its first change' })
 })
 
 /** Environment of `apps/worker`: the only process that holds Mattermost tokens. */
