@@ -29,7 +29,7 @@ import type { Logger } from 'pino'
 import type { WorkerConfig } from '@parley/config'
 import {
   findAccountsByMmUserIds, findMattermostTeam, findOrganization, finishOrgSyncRun, forgetTeamMemberships,
-  listDesiredTeamMembers, pruneTeamMembershipCache, recordTeamMemberships, saveOrgSyncProgress, startOrgSyncRun,
+  listDesiredTeamMembers, pruneTeamMembershipCache, recordTeamMemberships, saveOrgSyncProgress, setOrgSyncPending, startOrgSyncRun,
   type Db, type OrgSyncFailure, type OrgSyncProgress, type OrgSyncRun
 } from '@parley/db'
 import { TEAM_BATCH_MAX, isMattermostError, isRetryable, type MattermostClient } from '@parley/mattermost'
@@ -208,7 +208,7 @@ export function createOrgSync (deps: OrgSyncDeps) {
     return withOrgLock(orgId, async () => {
       const run: OrgSyncRun = await startOrgSyncRun(db, { id: runId, orgId, trigger: job.trigger, requestedBy: job.requestedBy })
       const resumed = run.attempts > 1
-      // Work already done by an earlier attempt of this run counts; its failures are tried again.
+      // Work already done by an earlier attempt of this run counts (see `pending` below); its failures are tried again.
       const progress: OrgSyncProgress = { added: run.added, removed: run.removed, unchanged: 0, provisioned: run.provisioned, failures: [], mattermostCalls: run.mattermostCalls }
       const count = () => { progress.mattermostCalls++ }
       const fail = (f: OrgSyncFailure) => { progress.failures.push(f) }
@@ -234,8 +234,19 @@ export function createOrgSync (deps: OrgSyncDeps) {
         const byMm = new Map(desired.flatMap(d => d.mmUserId ? [[d.mmUserId, d.userId] as const] : []))
         const toAdd = [...byMm.keys()].filter(id => !inTeam.has(id))
         const alreadyIn = byMm.size - toAdd.length
-        progress.unchanged = Math.max(0, alreadyIn - (resumed ? run.added : 0))
+        // Resumed: what an earlier attempt set out to do and Mattermost now shows done is this
+        // run's work (its last batch may have landed without being recorded), not "unchanged".
+        const before = resumed ? run.pending : null
+        const doneAdds = before ? before.add.filter(id => byMm.has(id) && inTeam.has(id)).length : 0
+        const doneRemoves = before ? before.remove.filter(id => !inTeam.has(id)).length : 0
+        progress.added = Math.max(run.added, doneAdds)
+        progress.removed = Math.max(run.removed, doneRemoves)
+        progress.unchanged = Math.max(0, alreadyIn - progress.added)
         const { remove, kept } = await removals([...inTeam].filter(id => !byMm.has(id)), count)
+        if (toAdd.length > 0 || remove.length > 0 || before) {
+          const union = (a: string[] = [], b: string[]) => [...new Set([...a, ...b])]
+          await setOrgSyncPending(db, runId, { add: union(before?.add, toAdd), remove: union(before?.remove, remove.map(r => r.mmUserId)) })
+        }
 
         // Adds: one graceful batch call per 256; memberships cached as soon as Mattermost confirms them.
         let teamFull = 0

@@ -106,13 +106,18 @@ export async function saveOrgSyncProgress (db: Executor, id: string, p: OrgSyncP
     .where(eq(orgSyncRuns.id, id))
 }
 
+/** Records what the run is about to add and remove (before calling Mattermost; see `orgSyncRuns.pending`). */
+export async function setOrgSyncPending (db: Executor, id: string, pending: { add: string[], remove: string[] }): Promise<void> {
+  await db.update(orgSyncRuns).set({ pending }).where(eq(orgSyncRuns.id, id))
+}
+
 /** Finishes a run with its final counters and status. @returns the row. */
 export async function finishOrgSyncRun (db: Executor, id: string, outcome: OrgSyncProgress & { status: 'succeeded' | 'partial' | 'failed', synced: number, errorCode?: string | null, error?: string | null }): Promise<OrgSyncRun> {
   const [row] = await db.update(orgSyncRuns)
     .set({
       status: outcome.status, finishedAt: sql`now()`, synced: outcome.synced, added: outcome.added, removed: outcome.removed, unchanged: outcome.unchanged,
       provisioned: outcome.provisioned, failed: outcome.failures.length, failures: outcome.failures, mattermostCalls: outcome.mattermostCalls,
-      errorCode: outcome.errorCode ?? null, error: outcome.error ?? null
+      errorCode: outcome.errorCode ?? null, error: outcome.error ?? null, pending: null
     })
     .where(eq(orgSyncRuns.id, id)).returning()
   return row

@@ -53,6 +53,12 @@ export const orgSyncRuns = pgTable('org_sync_runs', {
   /** Run-level problem (team full: names TeamSettings.MaxUsersPerTeam; Mattermost unavailable; …). */
   errorCode: text('error_code'),
   error: text('error'),
+  /**
+   * Mattermost user ids this run set out to add and remove (union over its attempts), written
+   * before it calls Mattermost: a resumed attempt counts what a dead attempt did but never
+   * recorded (in the team now / gone now) as this run's work, not as "unchanged". Cleared at the end.
+   */
+  pending: jsonb('pending').$type<{ add: string[], remove: string[] }>(),
   /** Mattermost calls the run made (all attempts). */
   mattermostCalls: integer('mattermost_calls').notNull().default(0),
   ...timestamps

@@ -1,0 +1,1 @@
+ALTER TABLE "org_sync_runs" ADD COLUMN "pending" jsonb;
