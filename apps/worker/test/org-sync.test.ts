@@ -322,3 +322,19 @@ t.test('debounce has a ceiling: a stream of changes that never pauses still sync
   await until(() => people.every(p => r.teamMembers(o.mmTeamId!).has(p.mmUserId)) || undefined, 10_000)
   t.pass('after the stream, everyone is in the team')
 })
+
+t.test('a member who cannot be provisioned is recorded with the reason; the others are provisioned and added', async (t) => {
+  const r = await orgSyncRig(t)
+  const o = await r.org()
+  const fresh = await r.api.createUser() // no Mattermost user yet
+  await upsertOrgMember(r.api.db, o.id, fresh.id, 'member')
+  const clash = await r.api.createUser({ username: `clash${Date.now()}` })
+  r.sim.createUser({ username: clash.username, email: `someone-else-${Date.now()}@example.com` }) // taken by another Mattermost user
+  await upsertOrgMember(r.api.db, o.id, clash.id, 'member')
+  const res = await r.post(o.id)
+  t.equal(res.statusCode, 200, res.body)
+  t.match(res.json(), { synced: 1, added: 1, failed: 1, status: 'partial' })
+  t.match(res.json().failures, [{ userId: clash.id, action: 'provision', code: 'username_taken', message: /username/ }])
+  const run = (await r.get(`/api/v1/mattermost/sync-org/${o.id}/runs/${res.json().runId}`)).json()
+  t.equal(run.provisioned, 1, 'the other member got a Mattermost user')
+})
