@@ -146,10 +146,12 @@ for (let i = 0; i < BACKLOG; i += 1000) {
     return { name: 'post', data: { channel_id: r.dm ?? seed.channelId, message: `@${r.username} Your device return has been confirmed` }, opts: { removeOnComplete: { count: 1000 } } }
   }))
 }
-const bare = await startProcess('bench/fixtures/bare-worker.ts', { REDIS_URL, PREFIX: barePrefix, CONCURRENCY: String(CONCURRENCY), MM_URL: seed.url, MM_TOKEN: seed.botToken }, (l) => l === 'ready')
+const bare = await startProcess('bench/fixtures/bare-worker.mjs', { REDIS_URL, PREFIX: barePrefix, CONCURRENCY: String(CONCURRENCY), MM_URL: seed.url, MM_TOKEN: seed.botToken }, (l) => l === 'ready')
 const t1 = performance.now()
+const bareRss = sampleRss(bare.pid)
 await until(async () => (await bareE2e.getJobCounts('wait', 'active', 'delayed', 'prioritized')) && (await bareE2e.count()) === 0 ? true : undefined, 600_000, 50)
 const bareSeconds = (performance.now() - t1) / 1000
+const bareWorkerRss = bareRss.stop()
 await bare.stop()
 await bareE2e.obliterate({ force: true })
 await bareE2e.close()
@@ -178,7 +180,8 @@ const figures = {
   'b.delivered': outcome.delivered,
   'b.delivered_as_dm': outcome.dm,
   'c.mattermost_calls_per_notification': round(totalCalls / BACKLOG, 3),
-  'd.worker_peak_rss_mb': peakRss
+  'd.worker_peak_rss_mb': peakRss,
+  'd.bare_worker_peak_rss_mb': bareWorkerRss
 }
 const targets = {
   'a.send_vs_bare_rate': '>= 0.6',

@@ -12,12 +12,15 @@ t.test('SIGTERM: the worker process finishes its active job, then exits 0', asyn
   const u = mm.user({ inChannel: true })
   const c = workerConfig(mm, api.config.QUEUE_PREFIX)
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    env: { PATH: process.env.PATH!, DATABASE_URL: c.DATABASE_URL, REDIS_URL: c.REDIS_URL, QUEUE_PREFIX: c.QUEUE_PREFIX, MATTERMOST_URL: mm.sim.url, MATTERMOST_BOT_TOKEN: mm.bot.token, MATTERMOST_NOTIFICATION_CHANNEL_ID: mm.channelId, LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH!, DATABASE_URL: c.DATABASE_URL, REDIS_URL: c.REDIS_URL, QUEUE_PREFIX: c.QUEUE_PREFIX, MATTERMOST_URL: mm.sim.url, MATTERMOST_BOT_TOKEN: mm.bot.token, MATTERMOST_NOTIFICATION_CHANNEL_ID: mm.channelId, TOKEN_ENCRYPTION_KEYS: c.TOKEN_ENCRYPTION_KEYS!, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const lines: string[] = []
-  const started = new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); if (l.includes('worker started')) resolve() }))
+  const started = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); if (l.includes('worker started')) resolve() })
+    child.once('exit', (code) => reject(new Error(`the worker exited with ${code} before it started`)))
+  })
   await started
 
   mm.sim.faults.holdPosts(true)

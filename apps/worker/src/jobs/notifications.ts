@@ -16,12 +16,13 @@ import { UnrecoverableError, type Job } from 'bullmq'
 import { Value } from 'typebox/value'
 import type { Post } from '@mattermost/types/posts'
 import {
-  deleteExpiredKeys, findRecipient, forgetRecipient, findRecipientByUsername, markDelivered, markWelcomeSent, recordDeliveryError,
-  setChannelMembership, setDmChannel, staleQueued, loadForDelivery, upsertRecipient, type MattermostRecipient, type Notification
+  deleteExpiredKeys, findRecipient, forgetRecipient, findRecipientByUsername, markWelcomeSent, recordDeliveryError,
+  setChannelMembership, setDmChannel, staleQueued, loadManyForDelivery, markManyDelivered, upsertRecipient, type Delivered, type MattermostRecipient, type Notification
 } from '@parley/db'
 import { isMattermostError, isPermanent, type MattermostClient } from '@parley/mattermost'
 import { DeliverJobSchema, WelcomeJobSchema, deliverJobId, writeStatus, type NotificationJobData, type NotificationJobName } from '@parley/queue'
 import type { WorkerDeps } from '../deps.js'
+import { createBatcher } from '../batch.js'
 import { queueProducerJobs } from './notification-send.js'
 import { WELCOME_MESSAGE, channelMessage, directMessage, type NotificationContent } from '../templates.js'
 
@@ -37,6 +38,15 @@ interface Context { botUserId: string, botUsername: string, channelId: string, t
 /** Builds the processor. It throws `UnrecoverableError` for what a retry cannot fix. */
 export function notificationsProcessor (deps: WorkerDeps) {
   const { db, config, logger, redis, prefix } = deps
+  // Concurrent jobs share their read and their outcome write (one statement, one commit per batch).
+  const loadForDelivery = createBatcher(async (ids: string[]) => {
+    const found = await loadManyForDelivery(db, [...new Set(ids)])
+    return ids.map(id => found.get(id))
+  })
+  const markDelivered = createBatcher(async (items: (Delivered & { id: string })[]) => {
+    await markManyDelivered(db, items)
+    return items.map(() => undefined)
+  })
   let context: Promise<Context> | undefined
   // `send` jobs from queue producers (packages/client) and the payload version check: notification-send.ts.
   const producerJobs = queueProducerJobs(deps)
@@ -93,7 +103,7 @@ export function notificationsProcessor (deps: WorkerDeps) {
   async function deliver (job: Job<NotificationJobData>): Promise<DeliverResult> {
     if (!Value.Check(DeliverJobSchema, job.data)) throw new UnrecoverableError('malformed deliver job: expected { v: 1, notificationId: <uuid> }')
     const { notificationId } = job.data
-    const loaded = await loadForDelivery(db, notificationId)
+    const loaded = await loadForDelivery(notificationId)
     if (!loaded) throw new UnrecoverableError(`no ledger row for notification ${notificationId}`)
     const { notification: n, recipient: known } = loaded
     const attempt = Math.max(job.attemptsStarted, 1)
@@ -121,7 +131,7 @@ export function notificationsProcessor (deps: WorkerDeps) {
         for (const place of places) {
           const found = await earlierPost(mm, place, n.createdAt.getTime(), NOTIFICATION_PROP, n.id)
           if (found) {
-            await markDelivered(db, n.id, { delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, channelId: place, attempt })
+            await markDelivered({ id: n.id, delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, channelId: place, attempt })
             return { delivery: place === ctx.channelId ? 'channel' : 'dm', postId: found.id, reused: true }
           }
         }
@@ -132,7 +142,7 @@ export function notificationsProcessor (deps: WorkerDeps) {
         pending_post_id: `parley-${n.id}`,
         props: { [NOTIFICATION_PROP]: n.id, parley_action: n.action }
       })
-      await markDelivered(db, n.id, { delivery, postId: post.id, channelId, attempt })
+      await markDelivered({ id: n.id, delivery, postId: post.id, channelId, attempt })
       return { delivery, postId: post.id, reused: false }
     } catch (err) {
       if (known && isMattermostError(err) && err.status === 404) {

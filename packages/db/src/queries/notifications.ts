@@ -70,31 +70,42 @@ export const findNotification = async (db: Executor, id: string): Promise<Notifi
  * seen yet) in one round trip, without writing: the hot path of delivery commits only its outcome.
  */
 export async function loadForDelivery (db: Db, id: string): Promise<{ notification: Notification, recipient?: MattermostRecipient } | undefined> {
-  // Prepared (postgres.js template): this runs once per delivery.
-  const [row] = await db.$client<{ n: Record<string, unknown>, r: Record<string, unknown> | null }[]>`
+  return (await loadManyForDelivery(db, [id])).get(id)
+}
+
+/**
+ * `loadForDelivery` for many ids in one statement (the worker batches concurrent jobs' reads).
+ * @returns a map from id to the loaded pair; ids without a row are absent.
+ */
+export async function loadManyForDelivery (db: Db, ids: string[]): Promise<Map<string, { notification: Notification, recipient?: MattermostRecipient }>> {
+  // Prepared (postgres.js template): this runs for every delivery.
+  const rows = await db.$client<{ n: Record<string, unknown>, r: Record<string, unknown> | null }[]>`
     select row_to_json(n) as n, (select row_to_json(r) from mattermost_recipients r where r.username = n.mattermost_username) as r
-    from notifications n where n.id = ${id}`
-  if (!row) return undefined
-  const n = row.n
+    from notifications n where n.id = any(${ids}::uuid[])`
   const date = (v: unknown) => v ? new Date(v as string) : null
-  const notification: Notification = {
-    id: n.id as string, idempotencyKey: n.idempotency_key as string, action: n.action as Notification['action'], requestId: n.request_id as string,
-    userId: n.user_id as string, mattermostUsername: n.mattermost_username as string, payload: n.payload, source: n.source as Notification['source'],
-    status: n.status as Notification['status'], delivery: n.delivery as Notification['delivery'], mattermostPostId: n.mattermost_post_id as string | null,
-    mattermostChannelId: n.mattermost_channel_id as string | null, attempts: n.attempts as number, lastError: n.last_error as string | null,
-    lastErrorId: n.last_error_id as string | null, lastAttemptAt: date(n.last_attempt_at), deliveredAt: date(n.delivered_at),
-    createdAt: date(n.created_at)!, updatedAt: date(n.updated_at)!
+  const out = new Map<string, { notification: Notification, recipient?: MattermostRecipient }>()
+  for (const row of rows) {
+    const n = row.n
+    const notification: Notification = {
+      id: n.id as string, idempotencyKey: n.idempotency_key as string, action: n.action as Notification['action'], requestId: n.request_id as string,
+      userId: n.user_id as string, mattermostUsername: n.mattermost_username as string, payload: n.payload, source: n.source as Notification['source'],
+      status: n.status as Notification['status'], delivery: n.delivery as Notification['delivery'], mattermostPostId: n.mattermost_post_id as string | null,
+      mattermostChannelId: n.mattermost_channel_id as string | null, attempts: n.attempts as number, lastError: n.last_error as string | null,
+      lastErrorId: n.last_error_id as string | null, lastAttemptAt: date(n.last_attempt_at), deliveredAt: date(n.delivered_at),
+      createdAt: date(n.created_at)!, updatedAt: date(n.updated_at)!
+    }
+    const r = row.r
+    const recipient = r
+      ? {
+          mmUserId: r.mm_user_id as string, username: r.username as string, dmReady: r.dm_ready as boolean, dmChannelId: r.dm_channel_id as string | null,
+          dmReadyAt: date(r.dm_ready_at), memberOfChannelId: r.member_of_channel_id as string | null,
+          welcomePostId: r.welcome_post_id as string | null, welcomeSentAt: date(r.welcome_sent_at),
+          createdAt: date(r.created_at)!, updatedAt: date(r.updated_at)!
+        }
+      : undefined
+    out.set(notification.id, { notification, recipient })
   }
-  const r = row.r
-  const recipient = r
-    ? {
-        mmUserId: r.mm_user_id as string, username: r.username as string, dmReady: r.dm_ready as boolean, dmChannelId: r.dm_channel_id as string | null,
-        dmReadyAt: date(r.dm_ready_at), memberOfChannelId: r.member_of_channel_id as string | null,
-        welcomePostId: r.welcome_post_id as string | null, welcomeSentAt: date(r.welcome_sent_at),
-        createdAt: date(r.created_at)!, updatedAt: date(r.updated_at)!
-      }
-    : undefined
-  return { notification, recipient }
+  return out
 }
 
 /**
@@ -102,12 +113,21 @@ export async function loadForDelivery (db: Db, id: string): Promise<{ notificati
  * attempt: `attempts` becomes at least `attempt` (BullMQ's attemptsStarted, which also counts
  * attempts a crashed worker never recorded).
  */
-export async function markDelivered (db: Db, id: string, d: { delivery: 'dm' | 'channel', postId: string, channelId: string, attempt?: number }): Promise<void> {
+export async function markDelivered (db: Db, id: string, d: Delivered): Promise<void> {
+  await markManyDelivered(db, [{ id, ...d }])
+}
+
+export interface Delivered { delivery: 'dm' | 'channel', postId: string, channelId: string, attempt?: number }
+
+/** `markDelivered` for many notifications in one statement, hence one commit (the worker batches them). */
+export async function markManyDelivered (db: Db, items: (Delivered & { id: string })[]): Promise<void> {
   await db.$client`
-    update notifications set status = 'delivered', delivery = ${d.delivery}::notification_delivery, mattermost_post_id = ${d.postId},
-      mattermost_channel_id = ${d.channelId}, delivered_at = now(), last_error = null, last_error_id = null,
-      attempts = greatest(attempts + 1, ${d.attempt ?? 0}::int), last_attempt_at = now(), updated_at = now()
-    where id = ${id} and status <> 'delivered'`
+    update notifications n set status = 'delivered', delivery = v.delivery::notification_delivery, mattermost_post_id = v.post_id,
+      mattermost_channel_id = v.channel_id, delivered_at = now(), last_error = null, last_error_id = null,
+      attempts = greatest(n.attempts + 1, v.attempt), last_attempt_at = now(), updated_at = now()
+    from unnest(${items.map(i => i.id)}::uuid[], ${items.map(i => i.delivery)}::text[], ${items.map(i => i.postId)}::text[],
+                ${items.map(i => i.channelId)}::text[], ${items.map(i => i.attempt ?? 0)}::int[]) as v(id, delivery, post_id, channel_id, attempt)
+    where n.id = v.id and n.status <> 'delivered'`
 }
 
 /** Records a failed attempt; `final` also marks it failed. Never pass a secret in `message`. */
