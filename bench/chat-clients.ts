@@ -11,7 +11,8 @@
  * - `{cmd: "finish"}` → answers per target `{delivered, complete, p50, p99, max}` (ms) and
  *   `clientCpu` (cores this process used while measuring), then closes every socket.
  * Latency = receive time here − send time in the parent (`process.hrtime`: the machine's monotonic
- * clock, shared by processes).
+ * clock, shared by processes). With CHAT_BENCH_DUMP=<file>, the worst latency of each message
+ * number is written there as a JSON array (to see whether slow messages cluster in time).
  */
 import { WebSocket } from 'ws'
 
@@ -49,8 +50,11 @@ function onFrame (group: Group, data: Buffer) {
   counts[seq]++
   delivered++
   group.delivered++
-  group.latencies.push(Number(now - BigInt(data.toString('latin1', colon + 1, end))) / 1e6)
+  const ms = Number(now - BigInt(data.toString('latin1', colon + 1, end))) / 1e6
+  group.latencies.push(ms)
+  if (ms > (maxBySeq[seq] ?? 0)) maxBySeq[seq] = ms
 }
+const maxBySeq: number[] = []
 
 async function connect (target: string, url: string, tokens: string[], waitReady: boolean) {
   const group: Group = { sockets: [], from: 0, to: 0, latencies: [], delivered: 0 }
@@ -115,6 +119,7 @@ process.on('message', async (msg: any) => {
         for (const s of g.sockets) s.terminate()
       }
       groups.clear()
+      if (process.env.CHAT_BENCH_DUMP) (await import('node:fs')).writeFileSync(process.env.CHAT_BENCH_DUMP, JSON.stringify(maxBySeq))
       reply(result)
     }
   } catch (err) {
