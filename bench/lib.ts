@@ -42,7 +42,7 @@ process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.
  * `ready` (a string or a predicate); stdout lines go to `onLine`.
  */
 export async function startProcess (script: string, env: Record<string, string>, ready: (line: string) => boolean, args: string[] = [], onLine?: (line: string) => void): Promise<Child & { firstLine: string }> {
-  const nodeArgs = script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
+  const nodeArgs = script.startsWith('npm:') ? nodeArgsOf(script.slice(4)) : script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
   const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
   const firstLine = await new Promise<string>((resolve, reject) => {
@@ -106,7 +106,7 @@ export async function until<T> (fn: () => Promise<T | undefined>, timeoutMs: num
 
 /** Runs a TypeScript server file in its own process with output discarded; resolves once `readyUrl` answers 2xx. */
 export async function startServer (script: string, env: Record<string, string>, readyUrl: string): Promise<Child> {
-  const nodeArgs = script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
+  const nodeArgs = script.startsWith('npm:') ? nodeArgsOf(script.slice(4)) : script.endsWith('.mjs') ? [script] : ['--import', 'tsx', script]
   const child = spawn(process.execPath, nodeArgs, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
   let exited = false
@@ -123,4 +123,12 @@ export async function startServer (script: string, env: Record<string, string>, 
       await new Promise(r => child.once('exit', r))
     }
   }
+}
+
+/** Node arguments of an npm script that runs `node … file` (e.g. `start:worker`), so benchmarks run a process exactly as production does. */
+export function nodeArgsOf (script: string): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  const words = pkg.scripts[script].split(' ')
+  if (words[0] !== 'node') throw new Error(`${script} does not start with node`)
+  return words.slice(1)
 }

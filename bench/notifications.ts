@@ -45,7 +45,7 @@ const common = {
   TOKEN_ENCRYPTION_KEYS: `b:${randomBytes(32).toString('base64')}`, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'production'
 }
 const adminPassword = randomBytes(12).toString('hex')
-const apiProc = await startServer('dist/api.mjs', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword }, `${api}/readyz`)
+const apiProc = await startServer('npm:start:api', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword }, `${api}/readyz`)
 const login = await (await fetch(`${api}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: adminPassword }) })).json() as { token: string }
 const { key } = await (await fetch(`${api}/api/admin/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name: 'bench', scopes: ['notifications:send'] }) })).json() as { key: string }
 
@@ -125,7 +125,7 @@ await mm('/__sim/calls/reset', { method: 'POST', body: '{}' })
 
 console.log(`(b) Parley worker draining ${BACKLOG} (concurrency ${CONCURRENCY})`)
 let t0 = 0
-const worker = await startProcess('dist/worker.mjs', { ...common, ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}), LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(CONCURRENCY) }, (line) => line.includes('worker started'))
+const worker = await startProcess('npm:start:worker', { ...common, ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}), LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(CONCURRENCY) }, (line) => line.includes('worker started'))
 t0 = performance.now()
 const rss = sampleRss(worker.pid)
 await until(async () => { const [r] = await sql`select count(*)::int as n from notifications where status <> 'queued' and user_id = ${runId}`; return r.n >= BACKLOG ? true : undefined }, 600_000, 50)

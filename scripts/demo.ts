@@ -14,7 +14,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, createWriteStream } from 'node:fs'
+import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import postgres from 'postgres'
@@ -41,7 +41,8 @@ function indent (text: string) { return text.split('\n').map(l => `      │ ${l
 /** Starts `script` with tsx; output goes to a log file. Resolves with the child. */
 function run (name: string, script: string, args: string[], env: Record<string, string>): ChildProcess {
   // The API and the worker run as built for production (dist/*.mjs); the simulator from source.
-  const nodeArgs = script.endsWith('.mjs') ? ['--enable-source-maps', script] : ['--import', 'tsx', script]
+  const scripts = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).scripts as Record<string, string>
+  const nodeArgs = script.startsWith('npm:') ? scripts[script.slice(4)].split(' ').slice(1) : ['--import', 'tsx', script]
   const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = createWriteStream(path.join(logDir, `${name}.log`))
   child.stderr!.pipe(log)
@@ -120,11 +121,11 @@ async function main () {
     TOKEN_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`,
     LOG_LEVEL: 'info'
   }
-  run('api', 'dist/api.mjs', [], {
+  run('api', 'npm:start:api', [], {
     ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'),
     PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword
   })
-  run('worker', 'dist/worker.mjs', [], { ...common, MATTERMOST_BOT_TOKEN: seed.botToken, MATTERMOST_WS_RECONNECT_INTERVAL: '200' })
+  run('worker', 'npm:start:worker', [], { ...common, MATTERMOST_BOT_TOKEN: seed.botToken, MATTERMOST_WS_RECONNECT_INTERVAL: '200' })
   await waitFor('the API to be ready', async () => (await fetch(`${api}/readyz`)).ok || undefined, 60_000)
   say(`  simulator ${seed.url}   API ${api}   (bot @parley-bot, channel ~notifications, users alice and bob)\n`)
 

@@ -39,7 +39,8 @@ export async function ensureDatabase (url: string): Promise<void> {
       try {
         await sql.unsafe(`create database "${name.replace(/"/g, '""')}"`)
       } catch (err) {
-        if ((err as { code?: string }).code !== '42P04') throw err // created meanwhile by another process
+        // Created meanwhile by the other process: 42P04, or 23505 when both inserts raced in pg_database.
+        if (!['42P04', '23505'].includes((err as { code?: string }).code ?? '')) throw err
       }
     }
   } finally {
