@@ -17,14 +17,16 @@
  *   clients poll statuses rather than receive every change in a large team: otherwise N members
  *   reconnecting after a deploy would cost N² events.
  *
- * Across replicas, Redis holds per user a sorted set of live socket ids scored by a heartbeat
- * expiry (a replica that dies stops refreshing, and its sockets stop counting) and the time of the
- * last activity. A timer (`idleCheckIntervalMs`, default 15 s) refreshes the heartbeats of this
- * replica's sockets and moves inactive users to idle.
+ * Across replicas, Redis holds per user the set of its sockets as `<replica id>|<socket id>`, one
+ * liveness key per replica (refreshed every `idleCheckIntervalMs`, expiring after 3 intervals or
+ * 45 s: a replica that dies stops refreshing and its sockets stop counting), and the time of the
+ * user's last activity. The timer (default every 15 s) refreshes this replica's key and moves users
+ * to idle; it costs one Redis command plus one MGET for the users whose activity this replica has
+ * not seen lately, whatever the number of sockets.
  */
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { and, eq, inArray, ne } from 'drizzle-orm'
+import { and, eq, ne } from 'drizzle-orm'
 import { findUserById, listConversationPeers, users, type User } from '@parley/db'
 
 type Presence = User['presenceStatus']
@@ -74,6 +76,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
   const prefix = app.queues.notifications.opts.prefix ?? app.config.QUEUE_PREFIX
   const connsKey = (u: string) => `${prefix}:chat:conns:${u}`
   const activeKey = (u: string) => `${prefix}:chat:active:${u}`
+  const replicaKey = (r: string) => `${prefix}:chat:replica:${r}`
+  const replicaId = randomUUID()
   const KEY_TTL_MS = 24 * 3600_000
   const { db, redis } = app
 
@@ -83,6 +87,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
   const known = new Map<string, Presence>()
   /** userId → when this replica last wrote its activity. */
   const lastWrite = new Map<string, number>()
+  /** userId → its idle timeout in ms, as of its last recomputation here. */
+  const idleMs = new Map<string, number>()
   /** Per-user chain so one replica never interleaves two recomputations of a user. */
   const chains = new Map<string, Promise<unknown>>()
   const pending = new Set<Promise<unknown>>()
@@ -97,12 +103,26 @@ export default fp<PresenceOptions>(async (app, opts) => {
     return next
   }
 
+  /** Whether `userId` has a socket on a live replica (this one counts from memory). */
+  async function hasLiveSocket (userId: string): Promise<boolean> {
+    if (local.has(userId)) return true
+    const members = await redis.smembers(connsKey(userId))
+    const replicas = [...new Set(members.map(m => m.split('|')[0]).filter(r => r !== replicaId))]
+    if (replicas.length === 0) return false
+    const alive = await redis.mget(replicas.map(replicaKey))
+    const dead = replicas.filter((_, i) => alive[i] === null)
+    if (dead.length > 0) {
+      const stale = members.filter(m => dead.includes(m.split('|')[0]))
+      void redis.srem(connsKey(userId), ...stale).catch(() => {})
+    }
+    return dead.length < replicas.length
+  }
+
   async function compute (user: User): Promise<Presence> {
     if (user.presenceOverride) return user.presenceOverride
     const t = now()
-    const [live, last] = await Promise.all([redis.zcount(connsKey(user.id), `(${t}`, '+inf'), redis.get(activeKey(user.id))])
-    // This replica's own sockets count even if a stalled heartbeat let their Redis entries lapse.
-    if (live === 0 && !local.has(user.id)) return 'offline'
+    const [live, last] = await Promise.all([hasLiveSocket(user.id), redis.get(activeKey(user.id))])
+    if (!live) return 'offline'
     return t - Number(last ?? 0) >= user.idleTimeoutMinutes * 60_000 ? 'idle' : 'online'
   }
 
@@ -122,6 +142,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
   const recompute = (userId: string) => serial(userId, async () => {
     const user = await findUserById(db, userId)
     if (!user) { known.delete(userId); return undefined }
+    if (local.has(userId)) idleMs.set(userId, user.idleTimeoutMinutes * 60_000)
     return store(user, await compute(user))
   })
 
@@ -137,7 +158,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
       if (!set) local.set(userId, set = new Set())
       set.add(connId)
       const t = now()
-      await redis.multi().zadd(connsKey(userId), t + livenessMs, connId).pexpire(connsKey(userId), KEY_TTL_MS)
+      await redis.multi().set(replicaKey(replicaId), '1', 'PX', livenessMs)
+        .sadd(connsKey(userId), `${replicaId}|${connId}`).pexpire(connsKey(userId), KEY_TTL_MS)
         .set(activeKey(userId), String(t), 'PX', KEY_TTL_MS).exec()
       lastWrite.set(userId, t)
       await recompute(userId)
@@ -148,8 +170,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
       // Already unregistered (by the shutdown below, or twice): nothing left to do.
       if (!set?.has(connId)) return
       set.delete(connId)
-      if (set.size === 0) { local.delete(userId); lastWrite.delete(userId) }
-      await redis.zrem(connsKey(userId), connId).catch(() => {})
+      if (set.size === 0) { local.delete(userId); lastWrite.delete(userId); idleMs.delete(userId) }
+      await redis.srem(connsKey(userId), `${replicaId}|${connId}`).catch(() => {})
       await recompute(userId)
       if (!local.has(userId)) known.delete(userId)
     },
@@ -169,22 +191,15 @@ export default fp<PresenceOptions>(async (app, opts) => {
       return recompute(userId)
     },
     async check () {
-      const ids = [...local.keys()]
-      if (ids.length === 0) return
+      if (local.size === 0) return
+      await redis.set(replicaKey(replicaId), '1', 'PX', livenessMs)
       const t = now()
-      const heartbeat = redis.pipeline()
-      for (const [userId, set] of local) for (const connId of set) heartbeat.zadd(connsKey(userId), t + livenessMs, connId)
-      await heartbeat.exec()
-      const candidates = ids.filter(id => known.get(id) === 'online')
+      // Online users this replica has not seen active within their timeout; another replica may have.
+      const candidates = [...local.keys()].filter(id => known.get(id) === 'online' && t - (lastWrite.get(id) ?? 0) >= (idleMs.get(id) ?? 0))
       if (candidates.length === 0) return
-      const [rows, actives] = await Promise.all([
-        db.select({ id: users.id, idle: users.idleTimeoutMinutes, override: users.presenceOverride }).from(users).where(inArray(users.id, candidates)),
-        redis.mget(candidates.map(activeKey))
-      ])
-      const lastActive = new Map(candidates.map((id, i) => [id, Number(actives[i] ?? 0)]))
-      await Promise.all(rows
-        .filter(r => !r.override && t - (lastActive.get(r.id) ?? 0) >= r.idle * 60_000)
-        .map(r => recompute(r.id)))
+      const actives = await redis.mget(candidates.map(activeKey))
+      // recompute re-reads the user (override, timeout) before anything changes.
+      await Promise.all(candidates.filter((id, i) => t - Number(actives[i] ?? 0) >= (idleMs.get(id) ?? 0)).map(id => recompute(id)))
     },
     localSockets: () => { let n = 0; for (const s of local.values()) n += s.size; return n }
   }
@@ -200,5 +215,6 @@ export default fp<PresenceOptions>(async (app, opts) => {
     // Sockets of this replica stop counting now; users with no socket elsewhere go offline.
     const closing = [...local.entries()].flatMap(([userId, set]) => [...set].map(connId => service.disconnect(userId, connId)))
     await Promise.race([Promise.allSettled([...closing, ...pending]), new Promise(resolve => setTimeout(resolve, 2_000).unref())])
+    await redis.del(replicaKey(replicaId)).catch(() => {})
   })
 }, { name: 'presence', dependencies: ['deps', 'events'] })
