@@ -43,10 +43,15 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
     trustProxy: deps.config.TRUST_PROXY,
     schemaErrorFormatter,
     return503OnClosing: true,
+    // One log line per request (on completion) instead of Fastify's two.
+    disableRequestLogging: true,
     ...opts
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setErrorHandler(errorHandler)
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url.split('?')[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed')
+  })
   app.setNotFoundHandler(notFoundHandler)
 
   await app.register(depsPlugin, deps)

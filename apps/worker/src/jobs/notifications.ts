@@ -22,7 +22,7 @@ import {
 import { isMattermostError, isPermanent, type MattermostClient } from '@parley/mattermost'
 import { DeliverJobSchema, WelcomeJobSchema, deliverJobId, writeStatus, type NotificationJobData, type NotificationJobName } from '@parley/queue'
 import type { WorkerDeps } from '../deps.js'
-import { createBatcher } from '../batch.js'
+import { createBatcher } from '@parley/db'
 import { queueProducerJobs } from './notification-send.js'
 import { WELCOME_MESSAGE, channelMessage, directMessage, type NotificationContent } from '../templates.js'
 

@@ -66,6 +66,51 @@ export const findNotification = async (db: Executor, id: string): Promise<Notifi
   (await db.select().from(notifications).where(eq(notifications.id, id)).limit(1))[0]
 
 /**
+ * `acceptNotification` for many sends in one statement and one commit (the API batches concurrent
+ * requests). All inputs must share `windowSeconds`. A key repeated within the batch is admitted once;
+ * its later occurrences answer as duplicates of it.
+ * @returns one result per input, in order.
+ */
+export async function acceptNotifications (db: Db, inputs: AcceptInput[]): Promise<AcceptResult[]> {
+  if (inputs.length === 0) return []
+  const first = new Map<string, AcceptInput>()
+  for (const n of inputs) if (!first.has(n.idempotencyKey)) first.set(n.idempotencyKey, n)
+  const unique = [...first.values()]
+  const col = <K extends keyof AcceptInput>(k: K) => unique.map(n => n[k] ?? null)
+  const rows = await db.$client<{ key: string, id: string, created: boolean }[]>`
+    with input as (
+      select * from unnest(${col('idempotencyKey') as string[]}::text[], ${col('notificationId') as (string | null)[]}::uuid[], ${col('action') as string[]}::text[],
+        ${col('requestId') as string[]}::text[], ${col('userId') as string[]}::text[], ${col('mattermostUsername') as string[]}::text[],
+        ${unique.map(n => JSON.stringify(n.payload))}::text[], ${unique.map(n => n.source ?? 'http')}::text[])
+        as i(key, id, action, request_id, user_id, username, payload, source)
+    ), claim as (
+      insert into notification_keys (key, notification_id, expires_at)
+      select key, coalesce(id, gen_random_uuid()), now() + make_interval(secs => ${inputs[0].windowSeconds}::int) from input
+      on conflict (key) do update
+        set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
+        where notification_keys.expires_at <= now()
+      returning key, notification_id
+    ), inserted as (
+      insert into notifications (id, idempotency_key, action, request_id, user_id, mattermost_username, payload, source)
+      select c.notification_id, i.key, i.action::notification_action, i.request_id, i.user_id, i.username, i.payload::jsonb, i.source::notification_source
+      from claim c join input i on i.key = c.key
+      returning id, idempotency_key
+    )
+    select idempotency_key as key, id, true as created from inserted
+    union all
+    select k.key, k.notification_id as id, false as created from notification_keys k join input i on i.key = k.key
+    where not exists (select 1 from claim c where c.key = k.key)`
+  const byKey = new Map(rows.map(r => [r.key, { notificationId: r.id, created: r.created }]))
+  const seen = new Set<string>()
+  return Promise.all(inputs.map(async (n) => {
+    const r = byKey.get(n.idempotencyKey) ?? await acceptNotification(db, n) // a concurrent admission committed after our snapshot
+    const repeat = seen.has(n.idempotencyKey)
+    seen.add(n.idempotencyKey)
+    return repeat ? { notificationId: r.notificationId, created: false } : r
+  }))
+}
+
+/**
  * Loads a notification and its recipient's cached Mattermost state (undefined for a username not
  * seen yet) in one round trip, without writing: the hot path of delivery commits only its outcome.
  */

@@ -8,8 +8,8 @@
  */
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { acceptNotification, findNotification, listIdempotencyKeys, listNotifications, listRecipients, requeueFailed, type Notification } from '@parley/db'
-import { SendNotificationSchema, actionFieldErrors, deliverJobId, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
+import { acceptNotifications, createBatcher, findNotification, type AcceptInput, listIdempotencyKeys, listNotifications, listRecipients, requeueFailed, type Notification } from '@parley/db'
+import { SendNotificationSchema, actionFieldErrors, deliverJobId, notificationJobOptions, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
 import { admitThroughGate } from './gate.js'
 import { BadRequest, Conflict, GatewayTimeout, NotFound, Unavailable } from '../../errors.js'
 import { ErrorSchema, PageQuerySchema, UuidParamSchema, errorResponses } from '../../schemas/common.js'
@@ -43,6 +43,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // Queue producers (packages/client) claim keys for the window the server publishes here.
   await publishNotificationWindow(redis, queues.notifications.opts.prefix!, config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS).catch(err => app.log.warn({ err }, 'could not publish the idempotency window'))
 
+  // Group commit: concurrent sends share one ledger statement (one commit) and one addBulk round trip.
+  // Each request still answers only after its own row is committed and its job is in Redis.
+  const accept = createBatcher((inputs: AcceptInput[]) => acceptNotifications(db, inputs), { maxSize: 100, waitMs: 1 })
+  const enqueue = createBatcher(async (ids: string[]) => {
+    await queues.notifications.addBulk(ids.map(notificationId => ({ name: 'deliver' as const, data: { v: 1 as const, notificationId }, opts: { ...notificationJobOptions, jobId: deliverJobId(notificationId) } })))
+    return ids.map(() => undefined)
+  }, { maxSize: 100, waitMs: 1 })
+
   app.post('/send', {
     preHandler: app.requireScope('notifications:send'),
     schema: {
@@ -59,14 +67,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { action, requestId, userId, mattermostUsername, ...payload } = body
     // Redis gate shared with queue producers (packages/client) first, Postgres ledger second: see gate.ts.
     const gateDeps = { db, redis, prefix: queues.notifications.opts.prefix!, windowSeconds: config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS, log: request.log }
-    const { notificationId, created } = await admitThroughGate(gateDeps, idempotencyKey, (id) => acceptNotification(db, {
+    const { notificationId, created } = await admitThroughGate(gateDeps, idempotencyKey, (id) => accept({
       idempotencyKey, action, requestId: String(requestId), userId: String(userId), notificationId: id,
       mattermostUsername: mattermostUsername.toLowerCase(), payload, windowSeconds: config.NOTIFY_IDEMPOTENCY_WINDOW_SECONDS
     }))
     if (!created) return reply.code(200).send({ notificationId, status: 'duplicate' as const, idempotencyKey })
     try {
       // Same id on re-enqueue: BullMQ ignores a second add while the job exists.
-      await queues.notifications.add('deliver', { v: 1, notificationId }, { jobId: deliverJobId(notificationId) })
+      await enqueue(notificationId)
     } catch (err) {
       // The row is committed; the worker's sweep enqueues queued rows it finds without a job.
       request.log.warn({ err, notificationId }, 'enqueue failed; the ledger sweep will enqueue it')
