@@ -52,7 +52,15 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: request.url.split('?')[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed')
   })
-  app.setNotFoundHandler(notFoundHandler)
+  // 404 for unknown paths; 405 with Allow when the path exists under other methods.
+  app.setNotFoundHandler((request, reply) => {
+    const url = request.url.split('?')[0]
+    const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter(m => m !== request.method && app.findRoute({ method: m as 'GET', url }))
+    if (allowed.length === 0) return notFoundHandler(request, reply)
+    return reply.code(405).header('allow', allowed.join(', ')).send({
+      statusCode: 405, error: 'Method Not Allowed', code: 'PARLEY_METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${url}; allowed: ${allowed.join(', ')}`
+    })
+  })
 
   await app.register(depsPlugin, deps)
   await app.register(docsPlugin)
