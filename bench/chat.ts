@@ -25,7 +25,7 @@ import { REDIS_URL, freePort, freshDatabase, report, root, round, sampleRss, sta
 const CLIENTS = Number(process.env.CLIENTS ?? 1000)
 const RATE = Number(process.env.RATE ?? 20)
 const SECONDS = Number(process.env.SECONDS ?? 30)
-const SLICE_SECONDS = 5
+const SLICE_SECONDS = 1
 const TOTAL = RATE * SECONDS
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 
