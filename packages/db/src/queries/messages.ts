@@ -35,13 +35,34 @@ const positionSql = (p: MessagePosition) => sql`(timestamptz 'epoch' + ${p.us}::
  * inserted it. The caller checks that a repeated `clientId` belongs to the same conversation.
  */
 export async function insertMessage (db: Executor, row: { conversationId: string, senderId: string, content: string, format: 'text' | 'markdown', clientId?: string | null }): Promise<{ message: MessageRow, created: boolean }> {
-  const inserted = await db.insert(messages).values({ ...row, clientId: row.clientId ?? null })
-    .onConflictDoNothing({ target: [messages.senderId, messages.clientId], where: sql`${messages.clientId} is not null` })
-    .returning({ id: messages.id })
-  const id = inserted[0]?.id
-  const where = id ? eq(messages.id, id) : and(eq(messages.senderId, row.senderId), eq(messages.clientId, row.clientId!))
-  const [message] = await db.select(selection).from(messages).innerJoin(users, eq(users.id, messages.senderId)).where(where).limit(1)
-  return { message, created: Boolean(id) }
+  // One round trip on the hot path: insert and read the sender in the same statement.
+  const inserted = await db.execute<{
+    id: string, conversation_id: string, sender_id: string, content: string, format: 'text' | 'markdown', client_id: string | null,
+    created_at: Date | string, us: string, username: string, display_name: string, avatar_url: string | null
+  }>(sql`
+    with ins as (
+      insert into messages (conversation_id, sender_id, content, format, client_id)
+      values (${row.conversationId}, ${row.senderId}, ${row.content}, ${row.format}, ${row.clientId ?? null})
+      on conflict (sender_id, client_id) where client_id is not null do nothing
+      returning id, conversation_id, sender_id, content, format, client_id, created_at
+    )
+    select ins.*, ((extract(epoch from ins.created_at) * 1000000)::bigint)::text as us, u.username, u.display_name, u.avatar_url
+    from ins join users u on u.id = ins.sender_id`)
+  const r = inserted[0]
+  if (r) {
+    return {
+      created: true,
+      message: {
+        id: r.id, conversationId: r.conversation_id, senderId: r.sender_id, content: r.content, format: r.format, clientId: r.client_id,
+        createdAt: new Date(r.created_at), us: r.us, sender: { id: r.sender_id, username: r.username, displayName: r.display_name, avatarUrl: r.avatar_url }
+      }
+    }
+  }
+  // A repeated client id: a new statement (a fresh snapshot) sees the first message, even one
+  // committed by a concurrent retry this insert waited for.
+  const [message] = await db.select(selection).from(messages).innerJoin(users, eq(users.id, messages.senderId))
+    .where(and(eq(messages.senderId, row.senderId), eq(messages.clientId, row.clientId!))).limit(1)
+  return { message, created: false }
 }
 
 export interface MessagePageQuery {
