@@ -3,13 +3,12 @@
  * prefix so queues are the file's own, and closes everything at teardown (STYLE §10).
  */
 import argon2 from 'argon2'
-import { QueueEvents } from 'bullmq'
 import type { Test } from 'tap'
 import type { FastifyServerOptions } from 'fastify'
 import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
-import { createDb, createTokenCipher, insertApiKey, insertUser, type User } from '@parley/db'
-import { MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, ORG_SYNC_QUEUE, createMattermostQueue, createNotificationsQueue, createOrgSyncQueue, producerConnection, redisReady, workerConnection } from '@parley/queue'
+import { insertApiKey, insertUser, type User } from '@parley/db'
 import { buildApp } from '../src/app.js'
+import { openApiDeps } from '../src/deps.js'
 import { generateApiKey } from '../src/plugins/auth.js'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
 
@@ -34,37 +33,13 @@ export function testConfig (env: Record<string, string | undefined> = {}): ApiCo
 /** `appOpts` go to Fastify (e.g. a `logger` writing to a stream, to inspect logs). */
 export async function build (t: Test, env: Record<string, string | undefined> = {}, appOpts: FastifyServerOptions = {}) {
   const config = testConfig(env)
-  const dbHandle = createDb(config.DATABASE_URL, { max: 5 })
-  const redis = producerConnection(config.REDIS_URL)
-  await redisReady(redis)
-  const eventsConnection = workerConnection(config.REDIS_URL)
-  const notifications = createNotificationsQueue(redis, config.QUEUE_PREFIX)
-  const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventsConnection, prefix: config.QUEUE_PREFIX })
-  const mattermost = createMattermostQueue(redis, config.QUEUE_PREFIX)
-  const mattermostEventsConnection = workerConnection(config.REDIS_URL)
-  const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: mattermostEventsConnection, prefix: config.QUEUE_PREFIX })
-  const orgSync = createOrgSyncQueue(redis, config.QUEUE_PREFIX)
-  const orgSyncEventsConnection = workerConnection(config.REDIS_URL)
-  const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: orgSyncEventsConnection, prefix: config.QUEUE_PREFIX })
-  const app = await buildApp({ config, db: dbHandle.db, redis, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents }, tokenCipher: createTokenCipher(config.TOKEN_ENCRYPTION_KEYS!) }, appOpts)
+  const { deps, sql, close } = await openApiDeps(config, { poolSize: 5 })
+  const app = await buildApp(deps, appOpts)
   t.teardown(async () => {
     await app.close()
-    await notificationsEvents.close()
-    await mattermostEvents.close()
-    await orgSyncEvents.close()
-    await orgSync.obliterate({ force: true }).catch(() => {})
-    await orgSync.close()
-    await orgSyncEventsConnection.quit()
-    await mattermost.obliterate({ force: true }).catch(() => {})
-    await mattermost.close()
-    await mattermostEventsConnection.quit()
-    await notifications.obliterate({ force: true }).catch(() => {})
-    await notifications.close()
-    await redis.quit()
-    await eventsConnection.quit()
-    await dbHandle.close()
+    await close({ obliterate: true })
   })
-  const { db } = dbHandle
+  const { db, redis, queues } = deps
 
   /** Inserts a fresh user (password `PASSWORD`). */
   async function createUser (fields: Partial<User> = {}): Promise<User> {
@@ -84,5 +59,5 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     const row = await insertApiKey(db, { name: `k${uniq()}`, scopes, keyHash, keyPrefix, createdBy: null })
     return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
   }
-  return { app, db, sql: dbHandle.sql, redis, config, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents }, createUser, tokenFor, admin, apiKey }
+  return { app, db, sql, redis, config, queues, createUser, tokenFor, admin, apiKey }
 }
