@@ -2,7 +2,7 @@
  * `npm run bench:chat` — live fan-out of the chat server (issue 5).
  *
  * 1,000 WebSocket clients (one separate process, `bench/chat-clients.ts`) sit in one room of the
- * Parley API (its own process, `apps/api/src/server.ts`), and 1,000 more on a bare `ws` server
+ * Parley API (its own process, run as `npm run start:api` runs it), and 1,000 more on a bare `ws` server
  * that broadcasts each POST (`bench/chat-bare.ts`, the baseline). 20 messages/s are posted for
  * 30 s to each through HTTP (`POST /api/conversations/:id/messages` for Parley), alternating
  * between the two every 5 s so that noise on this shared machine hits both alike.
@@ -20,7 +20,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { createDb, conversationMembers, conversations, runMigrations, users } from '@parley/db'
-import { REDIS_URL, freePort, freshDatabase, report, root, round, sampleRss, startServer } from './lib.js'
+import { REDIS_URL, buildDist, freePort, freshDatabase, report, root, round, sampleRss, startServer } from './lib.js'
 
 const CLIENTS = Number(process.env.CLIENTS ?? 1000)
 const RATE = Number(process.env.RATE ?? 20)
@@ -95,7 +95,8 @@ async function main () {
 
   const [barePort, apiPort] = [await freePort(), await freePort()]
   const bare = await startServer('bench/chat-bare.ts', { PORT: String(barePort) }, `http://127.0.0.1:${barePort}/healthz`)
-  const api = await startServer('apps/api/src/server.ts', {
+  buildDist() // the API runs as in production: the esbuild bundle, with start:api's node flags
+  const api = await startServer('npm:start:api', {
     NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(apiPort), DATABASE_URL: databaseUrl, REDIS_URL,
     JWT_SECRET, QUEUE_PREFIX: `{pbench-${randomUUID().slice(0, 8)}}`, DATABASE_POOL_SIZE: '10',
     ...(process.env.API_NODE_OPTIONS ? { NODE_OPTIONS: process.env.API_NODE_OPTIONS } : {})

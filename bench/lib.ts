@@ -4,7 +4,7 @@
  * figures on these shared machines move by ±20 %.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import path from 'node:path'
@@ -131,4 +131,20 @@ export function nodeArgsOf (script: string): string[] {
   const words = pkg.scripts[script].split(' ')
   if (words[0] !== 'node') throw new Error(`${script} does not start with node`)
   return words.slice(1)
+}
+
+/** CPU time (ms, user + system) used so far by the processes named `comm` (e.g. 'postgres') or by `pid`. */
+export function cpuMs (who: number | string): number {
+  const ticks = 100 // USER_HZ on Linux
+  const pids = typeof who === 'number' ? [who] : readdirSync('/proc').filter(d => /^\d+$/.test(d)).map(Number).filter(pid => {
+    try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === who } catch { return false }
+  })
+  let total = 0
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      total += (Number(fields[11]) + Number(fields[12])) * 1000 / ticks
+    } catch { /* exited */ }
+  }
+  return total
 }

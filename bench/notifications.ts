@@ -17,7 +17,7 @@ import postgres from 'postgres'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { runMigrations } from '../packages/db/src/migrate.js'
-import { REDIS_URL, buildDist, freePort, freshDatabase, percentile, report, round, sampleRss, startProcess, startServer, until } from './lib.js'
+import { REDIS_URL, buildDist, cpuMs, freePort, freshDatabase, percentile, report, round, sampleRss, startProcess, startServer, until } from './lib.js'
 
 const CONNECTIONS = 50
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -54,6 +54,8 @@ console.log(`(a) bare INSERT … RETURNING + BullMQ add loop, ${CONNECTIONS} con
 await sql.unsafe('create table bench_bare_notifications (like notifications including all)')
 const bareQueue = new Queue('bare-accept', { connection: redis, prefix: `{bench-bare-${runId}}` })
 const bareLatencies: number[] = []
+const cpu = () => ({ pg: cpuMs('postgres'), redis: cpuMs('redis-server'), bench: cpuMs(process.pid) })
+const cpuBare0 = cpu()
 {
   const end = Date.now() + SECONDS * 1000
   let n = 0
@@ -69,6 +71,7 @@ const bareLatencies: number[] = []
   }))
 }
 const bareRate = bareLatencies.length / SECONDS
+const cpuBare1 = cpu()
 await bareQueue.obliterate({ force: true })
 await bareQueue.close()
 
@@ -81,10 +84,12 @@ const body = () => JSON.stringify({
 const cannon = (opts: autocannon.Options) => new Promise<autocannon.Result>((resolve, reject) =>
   autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (err, result) => err ? reject(err) : resolve(result)))
 console.log(`(a) POST /api/notifications/send, ${CONNECTIONS} connections, ${SECONDS} s`)
+const cpuSend0 = { ...cpu(), api: cpuMs(apiProc.pid) }
 const send = await cannon({
   url: `${api}/api/notifications/send`,
   requests: [{ method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, setupRequest: (req) => ({ ...req, body: body() }) }]
 })
+const cpuSend1 = { ...cpu(), api: cpuMs(apiProc.pid) }
 console.log(`(a) GET /healthz, ${CONNECTIONS} connections, ${SECONDS} s`)
 const health = await cannon({ url: `${api}/healthz` })
 await apiProc.stop()
@@ -174,6 +179,14 @@ const figures = {
   'a.send_vs_bare_rate': round(sendRate / bareRate),
   'a.send_vs_bare_p99': round(send.latency.p99 / percentile(bareLatencies, 99)),
   'a.send_vs_healthz_rate': round(sendRate / health.requests.average),
+  // CPU per operation (µs) of each process: where the accept path spends what the bare loop does not.
+  'a.bare_cpu_us_per_op_postgres': round((cpuBare1.pg - cpuBare0.pg) * 1000 / bareLatencies.length, 0),
+  'a.bare_cpu_us_per_op_redis': round((cpuBare1.redis - cpuBare0.redis) * 1000 / bareLatencies.length, 0),
+  'a.bare_cpu_us_per_op_loop': round((cpuBare1.bench - cpuBare0.bench) * 1000 / bareLatencies.length, 0),
+  'a.send_cpu_us_per_req_postgres': round((cpuSend1.pg - cpuSend0.pg) * 1000 / send.requests.total, 0),
+  'a.send_cpu_us_per_req_redis': round((cpuSend1.redis - cpuSend0.redis) * 1000 / send.requests.total, 0),
+  'a.send_cpu_us_per_req_api': round((cpuSend1.api - cpuSend0.api) * 1000 / send.requests.total, 0),
+  'a.send_cpu_us_per_req_load_generator': round((cpuSend1.bench - cpuSend0.bench) * 1000 / send.requests.total, 0),
   'b.parley_delivered_per_s': round(BACKLOG / parleySeconds, 0),
   'b.bare_posts_per_s': round(BACKLOG / bareSeconds, 0),
   'b.parley_vs_bare': round(bareSeconds / parleySeconds),

@@ -2,7 +2,7 @@
  * Builds the Parley API as a Fastify instance from its dependencies, without listening, so tests
  * drive it with `app.inject` and `server.ts` only adds process matters (STYLE §2).
  */
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import rateLimit from '@fastify/rate-limit'
 import depsPlugin, { type AppDeps } from './plugins/deps.js'
@@ -43,8 +43,8 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
     trustProxy: deps.config.TRUST_PROXY,
     schemaErrorFormatter,
     return503OnClosing: true,
-    // One log line per request (on completion) instead of Fastify's two.
-    disableRequestLogging: true,
+    // One log line per request (the onResponse hook below) instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     ...opts
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
