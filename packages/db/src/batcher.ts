@@ -6,7 +6,7 @@
 export interface BatchOptions {
   /** Flush at this many queued items. */
   maxSize?: number
-  /** Or this long (ms) after the first queued item. */
+  /** Or this long (ms) after the first queued item; 0 flushes at the end of the current event-loop turn (setImmediate). */
   waitMs?: number
 }
 
@@ -16,10 +16,11 @@ export interface BatchOptions {
  */
 export function createBatcher<I, O> (run: (items: I[]) => Promise<O[]>, { maxSize = 100, waitMs = 2 }: BatchOptions = {}) {
   let queue: { item: I, resolve: (o: O) => void, reject: (e: unknown) => void }[] = []
-  let timer: NodeJS.Timeout | undefined
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined
 
   function flush (): void {
-    clearTimeout(timer)
+    if (waitMs === 0) clearImmediate(timer as NodeJS.Immediate)
+    else clearTimeout(timer as NodeJS.Timeout)
     timer = undefined
     const batch = queue
     queue = []
@@ -32,6 +33,6 @@ export function createBatcher<I, O> (run: (items: I[]) => Promise<O[]>, { maxSiz
   return (item: I): Promise<O> => new Promise<O>((resolve, reject) => {
     queue.push({ item, resolve, reject })
     if (queue.length >= maxSize) flush()
-    else timer ??= setTimeout(flush, waitMs)
+    else timer ??= waitMs === 0 ? setImmediate(flush) : setTimeout(flush, waitMs)
   })
 }

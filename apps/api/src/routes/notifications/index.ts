@@ -45,11 +45,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Group commit: concurrent sends share one ledger statement (one commit) and one addBulk round trip.
   // Each request still answers only after its own row is committed and its job is in Redis.
-  const accept = createBatcher((inputs: AcceptInput[]) => acceptNotifications(db, inputs), { maxSize: 100, waitMs: 1 })
+  const accept = createBatcher((inputs: AcceptInput[]) => acceptNotifications(db, inputs), { maxSize: 100, waitMs: 0 })
   const enqueue = createBatcher(async (ids: string[]) => {
     await queues.notifications.addBulk(ids.map(notificationId => ({ name: 'deliver' as const, data: { v: 1 as const, notificationId }, opts: { ...notificationJobOptions, jobId: deliverJobId(notificationId) } })))
     return ids.map(() => undefined)
-  }, { maxSize: 100, waitMs: 1 })
+  }, { maxSize: 100, waitMs: 0 })
 
   app.post('/send', {
     preHandler: app.requireScope('notifications:send'),
