@@ -9,6 +9,8 @@ import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
 import { insertApiKey, insertUser, type User } from '@parley/db'
 import { buildApp } from '../src/app.js'
 import { openApiDeps } from '../src/deps.js'
+import type { Redis } from 'ioredis'
+import { redisReady } from '@parley/queue'
 import { generateApiKey } from '../src/plugins/auth.js'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
 
@@ -60,4 +62,10 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
   }
   return { app, db, sql, redis, config, queues, createUser, tokenFor, admin, apiKey }
+}
+
+/** Reconnects a Redis connection a test dropped (ioredis may already be reconnecting by itself). */
+export async function reconnectRedis (redis: Redis): Promise<void> {
+  if (redis.status === 'end' || redis.status === 'close') await redis.connect().catch(() => {})
+  await redisReady(redis)
 }

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { uniq } from '../../../../test/env.js'
-import { build } from '../helper.js'
+import { build, reconnectRedis } from '../helper.js'
 import { rig } from './setup.js'
 
 t.test('session: 401, 400, 404, 403 before anything is provisioned', async (t) => {
@@ -183,7 +183,7 @@ t.test('Redis down: a session that needs provisioning answers 503 with Retry-Aft
   t.equal(res.statusCode, 503, res.body)
   t.equal(res.headers['retry-after'], '5')
   t.match(res.json().message, /job queue is unavailable/)
-  await r.redis.connect()
+  await reconnectRedis(r.redis)
   t.equal((await r.session(headers, o.id)).statusCode, 200, 'works again once Redis is back')
 })
 
@@ -221,3 +221,4 @@ t.test('config: 401 without a session; baseUrl is MATTERMOST_PUBLIC_URL, else th
   const res2 = await h2.app.inject({ method: 'GET', url: '/api/v1/mattermost/config', headers: { authorization: `Bearer ${h2.tokenFor(u2)}` } })
   t.same(res2.json(), { enabled: true, baseUrl: 'http://mm.internal:8065' })
 })
+

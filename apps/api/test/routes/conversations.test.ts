@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { and, eq, sql } from 'drizzle-orm'
 import { conversationMembers, conversations, ensureDirectConversation, messages } from '@parley/db'
-import { build } from '../helper.js'
+import { build, reconnectRedis } from '../helper.js'
 import { uniq } from '../../../../test/env.js'
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` })
@@ -160,7 +160,7 @@ t.test('a message acknowledged while Redis is down is in the history', async (t)
   const { conversation } = await ensureDirectConversation(db, a.id, (await createUser()).id)
   redis.disconnect()
   const sent = await app.inject({ method: 'POST', url: `/api/conversations/${conversation.id}/messages`, headers: auth(tokenFor(a)), payload: { content: 'during outage' } })
-  await redis.connect()
+  await reconnectRedis(redis)
   t.equal(sent.statusCode, 201)
   const page = (await app.inject({ url: `/api/conversations/${conversation.id}/messages`, headers: auth(tokenFor(a)) })).json()
   t.same(page.messages.map((m: { id: string }) => m.id), [sent.json().id])

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helper.js'
+import { build, reconnectRedis } from '../helper.js'
 
 t.test('health and readiness', async (t) => {
   const { app } = await build(t)
@@ -17,7 +17,7 @@ t.test('readiness names the unreachable dependency', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/readyz' })
   t.equal(res.statusCode, 503)
   t.same(res.json(), { status: 'not ready', postgres: 'ok', redis: 'unreachable' })
-  await redis.connect()
+  await reconnectRedis(redis)
 })
 
 t.test('unknown routes answer 404 in the error envelope; docs are served', async (t) => {
@@ -49,3 +49,4 @@ t.test('oversize bodies 413, unsupported media 415', async (t) => {
   t.equal(xml.statusCode, 415)
   t.match(xml.json(), { statusCode: 415, error: 'Unsupported Media Type' })
 })
+
