@@ -17,6 +17,8 @@ export interface WorkerDeps {
   prefix: string
   /** Client acting with the bot/admin token; absent when Mattermost is not configured. */
   mattermost?: MattermostClient
+  /** Client with MATTERMOST_ADMIN_BOT_TOKEN when it differs from the bot token (provisioning); shares the bot client's rate limiter. */
+  mattermostAdmin?: MattermostClient
   tokenCipher?: TokenCipher
   logger: Logger
   queues: { notifications: NotificationsQueue }

@@ -36,21 +36,17 @@ try {
 await runMigrations(config.DATABASE_URL)
 const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
 const redis = workerConnection(config.REDIS_URL)
-const adminToken = config.MATTERMOST_ADMIN_BOT_TOKEN ?? config.MATTERMOST_BOT_TOKEN
-const mattermost = config.MATTERMOST_URL && config.MATTERMOST_BOT_TOKEN
-  ? createMattermostClient({
-    baseUrl: config.MATTERMOST_URL,
-    token: config.MATTERMOST_BOT_TOKEN,
-    timeoutMs: config.MATTERMOST_REQUEST_TIMEOUT_MS,
-    limiter: config.MATTERMOST_RATE_LIMIT_PER_SEC > 0 ? createRateLimiter(config.MATTERMOST_RATE_LIMIT_PER_SEC, config.MATTERMOST_RATE_LIMIT_PER_SEC * 10) : undefined,
-    logger
-  })
+// One request limiter for every client of this process: MATTERMOST_RATE_LIMIT_PER_SEC is worker-wide.
+const limiter = config.MATTERMOST_RATE_LIMIT_PER_SEC > 0 ? createRateLimiter(config.MATTERMOST_RATE_LIMIT_PER_SEC, config.MATTERMOST_RATE_LIMIT_PER_SEC * 10) : undefined
+const client = (token: string) => createMattermostClient({ baseUrl: config.MATTERMOST_URL!, token, timeoutMs: config.MATTERMOST_REQUEST_TIMEOUT_MS, limiter, logger })
+const mattermost = config.MATTERMOST_URL && config.MATTERMOST_BOT_TOKEN ? client(config.MATTERMOST_BOT_TOKEN) : undefined
+const mattermostAdmin = config.MATTERMOST_URL && config.MATTERMOST_ADMIN_BOT_TOKEN && config.MATTERMOST_ADMIN_BOT_TOKEN !== config.MATTERMOST_BOT_TOKEN
+  ? client(config.MATTERMOST_ADMIN_BOT_TOKEN)
   : undefined
 if (!mattermost) logger.warn('Mattermost is not configured (MATTERMOST_URL, MATTERMOST_BOT_TOKEN): notifications wait in the queue')
-void adminToken
 
 const notifications = createNotificationsQueue(redis, config.QUEUE_PREFIX)
-const running = await startWorkers({ config, db, redis, prefix: config.QUEUE_PREFIX, mattermost, tokenCipher, logger, queues: { notifications } })
+const running = await startWorkers({ config, db, redis, prefix: config.QUEUE_PREFIX, mattermost, mattermostAdmin, tokenCipher, logger, queues: { notifications } })
 logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started')
 
 closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
