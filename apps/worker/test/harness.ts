@@ -67,14 +67,22 @@ export function workerConfig (mm: SeededMattermost, prefix: string, env: Record<
 
 /** Starts a worker in-process; `close()` at teardown (or earlier by the test). */
 export async function startWorker (t: Test, mm: SeededMattermost, prefix: string, opts: StartOptions & { env?: Record<string, string> } = {}) {
-  const config = workerConfig(mm, prefix, opts.env)
+  return runWorker(t, workerConfig(mm, prefix, opts.env), { listener: { lockTtlMs: 1_000, pollMs: 200 }, ...opts })
+}
+
+/**
+ * Starts a real worker in-process from a worker config (closed at teardown or by `close()`):
+ * schedulers off and a 500 ms stalled-job check unless `opts` says otherwise.
+ */
+export async function runWorker (t: Test, config: WorkerConfig, opts: StartOptions = {}, client: { timeoutMs?: number } = {}) {
+  const prefix = config.QUEUE_PREFIX
   const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: 5 })
   const redis = workerConnection(config.REDIS_URL)
   const logger = pino({ level: 'silent' })
-  const mattermost = createMattermostClient({ baseUrl: config.MATTERMOST_URL!, token: config.MATTERMOST_BOT_TOKEN!, retryBaseMs: 20, logger })
+  const mattermost = createMattermostClient({ baseUrl: config.MATTERMOST_URL!, token: config.MATTERMOST_BOT_TOKEN!, retryBaseMs: 20, logger, ...client })
   const notifications = createNotificationsQueue(redis, prefix)
   const deps: WorkerDeps = { config, db, redis, prefix, mattermost, tokenCipher: createTokenCipher(TEST_TOKEN_KEYS), logger, queues: { notifications } }
-  const running = await startWorkers(deps, { listener: { lockTtlMs: 1_000, pollMs: 200 }, stalledIntervalMs: 500, schedulers: false, ...opts })
+  const running = await startWorkers(deps, { stalledIntervalMs: 500, schedulers: false, ...opts })
   let closed = false
   const close = async () => {
     if (closed) return
@@ -85,7 +93,7 @@ export async function startWorker (t: Test, mm: SeededMattermost, prefix: string
     await closeDb()
   }
   t.teardown(close)
-  return { ...running, deps, close }
+  return { ...running, deps, config, close }
 }
 
 /** API + simulator + worker. */

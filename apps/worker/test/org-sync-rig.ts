@@ -5,14 +5,12 @@
  * the API's fresh queue prefix.
  */
 import type { Test } from 'tap'
-import { pino } from 'pino'
 import { WorkerConfigSchema, loadConfig, type WorkerConfig } from '@parley/config'
-import { createDb, createTokenCipher, insertMattermostTeam, insertOrganization, upsertMattermostAccount, upsertOrgMember } from '@parley/db'
-import { createMattermostClient } from '@parley/mattermost'
+import { insertMattermostTeam, insertOrganization, upsertMattermostAccount, upsertOrgMember } from '@parley/db'
 import { startSimulator, type SimConfig, type Simulator } from '@parley/mattermost-sim'
-import { createNotificationsQueue, workerConnection } from '@parley/queue'
 import { build } from '../../api/test/helper.js'
-import { startWorkers, type StartOptions } from '../src/workers.js'
+import type { StartOptions } from '../src/workers.js'
+import { runWorker } from './harness.js'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_TOKEN_KEYS, uniq } from '../../../test/env.js'
 
 export interface OrgSyncRigOptions {
@@ -46,25 +44,7 @@ export async function orgSyncRig (t: Test, opts: OrgSyncRigOptions = {}) {
 
   /** Starts a worker in-process (closed at teardown). */
   async function startWorker (o: StartOptions & { env?: Record<string, string> } = {}) {
-    const config = workerConfig(o.env)
-    const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: 5 })
-    const redis = workerConnection(config.REDIS_URL)
-    const logger = pino({ level: 'silent' })
-    const mattermost = createMattermostClient({ baseUrl: sim.url, token: bot.token, retryBaseMs: 20, timeoutMs: 5_000 })
-    const notifications = createNotificationsQueue(redis, prefix)
-    const running = await startWorkers({ config, db, redis, prefix, mattermost, tokenCipher: createTokenCipher(TEST_TOKEN_KEYS), logger, queues: { notifications } },
-      { listener: false, schedulers: false, stalledIntervalMs: 500, lockDurationMs: 2_000, ...o })
-    let closed = false
-    const close = async () => {
-      if (closed) return
-      closed = true
-      await running.close()
-      await notifications.close()
-      await redis.quit()
-      await closeDb()
-    }
-    t.teardown(close)
-    return { ...running, close, config }
+    return runWorker(t, workerConfig(o.env), { listener: false, lockDurationMs: 2_000, ...o }, { timeoutMs: 5_000 })
   }
   const worker = opts.worker === false ? undefined : await startWorker(opts.worker)
 
