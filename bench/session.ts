@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { runMigrations } from '../packages/db/src/migrate.js'
-import { REDIS_URL, freePort, freshDatabase, percentile, report, round, startProcess, startServer } from './lib.js'
+import { REDIS_URL, buildDist, freePort, freshDatabase, percentile, report, round, startProcess, startServer } from './lib.js'
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -38,8 +38,9 @@ const common = {
   TOKEN_ENCRYPTION_KEYS: `b:${randomBytes(32).toString('base64')}`, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', NODE_ENV: 'production'
 }
 const adminPassword = randomBytes(12).toString('hex')
-const apiProc = await startServer('apps/api/src/server.ts', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword, SESSION_WAIT_TIMEOUT_MS: '60000' }, `${api}/readyz`)
-const worker = await startProcess('apps/worker/src/main.ts', { ...common, LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(COLD_CONCURRENCY) }, (line) => line.includes('worker started'))
+buildDist() // the API and worker run as in production (bundles, start:* node flags)
+const apiProc = await startServer('npm:start:api', { ...common, PORT: String(apiPort), HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), PARLEY_ADMIN_USERNAME: 'admin', PARLEY_ADMIN_PASSWORD: adminPassword, SESSION_WAIT_TIMEOUT_MS: '60000' }, `${api}/readyz`)
+const worker = await startProcess('npm:start:worker', { ...common, LOG_LEVEL: 'info', MATTERMOST_BOT_TOKEN: seed.botToken, WORKER_CONCURRENCY: String(COLD_CONCURRENCY) }, (line) => line.includes('worker started'))
 
 const json = async (path: string, init: RequestInit & { token?: string } = {}) => {
   const res = await fetch(`${api}${path}`, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) } })

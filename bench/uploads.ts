@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tinyPng } from '../apps/api/test/fixtures/images.js'
+import { buildDist, nodeArgsOf } from './lib.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const CONCURRENCY = 100
@@ -122,6 +123,7 @@ function spawnLogged (cmd: string, args: string[], env: Record<string, string>, 
 let stopping = false
 
 async function main () {
+  buildDist() // the API runs as in production (the bundle, with start:api's node flags)
   const work = await mkdtemp(join(tmpdir(), 'parley-bench-uploads-'))
   const children: ChildProcess[] = []
   try {
@@ -151,7 +153,7 @@ async function main () {
     const apiPort = await freePort()
     const uploadDir = join(work, 'api')
     const admin = { username: `bench${randomUUID().slice(0, 8)}`, password: randomBytes(12).toString('hex') }
-    const api = spawnLogged(process.execPath, ['--import', 'tsx', 'apps/api/src/server.ts'], {
+    const api = spawnLogged(process.execPath, nodeArgsOf('start:api'), {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: String(apiPort),
