@@ -89,13 +89,4 @@ export async function orgSyncRig (t: Test, opts: OrgSyncRigOptions = {}) {
   return { sim, bot, api, prefix, worker, startWorker, workerConfig, org, member, formerMember, admin, post, get, teamMembers, headersOf }
 }
 
-/** Polls `fn` every 25 ms until it returns a value (not undefined). */
-export async function until<T> (fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(r => setTimeout(r, 25))
-  }
-}
+export { until } from './harness.js'

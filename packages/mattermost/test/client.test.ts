@@ -3,6 +3,7 @@ import { inspect } from 'node:util'
 import t, { type Test } from 'tap'
 import { createMattermostClient, isPermanent, isRetryable, MattermostError, TEAM_BATCH_MAX } from '../src/index.js'
 import { appError, closedPortUrl, hang, json, limited, startHttpStub } from './helpers/http-stub.js'
+import { rejection } from './helpers/await.js'
 
 const ADMIN = 'admintoken0000000000000000'
 const USER = 'usertoken11111111111111111'
@@ -13,15 +14,6 @@ async function setup (t: Test, opts: Partial<Parameters<typeof createMattermostC
   return { stub, client }
 }
 
-const rejection = async (p: Promise<unknown>): Promise<MattermostError> => {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof MattermostError) return err
-    throw err
-  }
-  throw new Error('expected a rejection')
-}
 
 t.test('sends the bearer and JSON body, parses JSON with a charset suffix', async (t) => {
   const { stub, client } = await setup(t)

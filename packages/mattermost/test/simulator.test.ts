@@ -3,9 +3,10 @@ import { inspect } from 'node:util'
 import { startSimulator, type Simulator } from '@parley/mattermost-sim'
 import t, { type Test } from 'tap'
 import {
-  createMattermostClient, createMattermostSocket, isPermanent, isPostEvent, isRetryable, MattermostError,
-  type MattermostClient, type MattermostSocket, type MattermostSocketOptions, type PostEvent, type SocketEvents
+  createMattermostClient, createMattermostSocket, isPermanent, isPostEvent, isRetryable,
+  type MattermostClient, type MattermostSocket, type MattermostSocketOptions, type PostEvent
 } from '../src/index.js'
+import { next, rejection } from './helpers/await.js'
 
 let sim: Simulator
 let admin: MattermostClient
@@ -28,15 +29,6 @@ t.beforeEach(() => {
   sim.resetCalls()
 })
 
-const rejection = async (p: Promise<unknown>): Promise<MattermostError> => {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof MattermostError) return err
-    throw err
-  }
-  throw new Error('expected a rejection')
-}
 
 /** Every request the client sent, and every answer, matched the OpenAPI spec. */
 const specClean = (t: Test) => {
@@ -200,23 +192,6 @@ t.test('the user-token override reaches the server (calls[].token)', async (t) =
 
 // --- WebSocket ---
 
-function next<K extends keyof SocketEvents> (socket: MattermostSocket, name: K,
-  pred: (...args: SocketEvents[K]) => boolean = () => true, ms = 5_000): Promise<SocketEvents[K]> {
-  const emitter = socket as unknown as NodeJS.EventEmitter
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(name, listener)
-      reject(new Error(`timed out waiting for ${name}`))
-    }, ms)
-    function listener (...args: unknown[]) {
-      if (!pred(...args as SocketEvents[K])) return
-      clearTimeout(timer)
-      emitter.off(name, listener)
-      resolve(args as SocketEvents[K])
-    }
-    emitter.on(name, listener)
-  })
-}
 
 const postedWith = (socket: MattermostSocket, message: string) =>
   next(socket, 'event', (e) => isPostEvent(e) && e.event === 'posted' && e.data.post.message === message)

@@ -6,28 +6,11 @@ import type { Post } from '@mattermost/types/posts'
 import t, { type Test } from 'tap'
 import {
   createMattermostSocket, isPostEvent, type MattermostEvent, type MattermostSocket,
-  type MattermostSocketOptions, type SocketEvents, type SocketState
+  type MattermostSocketOptions, type SocketState
 } from '../src/index.js'
 import { startWsStub } from './helpers/ws-stub.js'
+import { next } from './helpers/await.js'
 
-/** Resolves with the next `name` emission matching `pred`; rejects after `ms`. */
-function next<K extends keyof SocketEvents> (socket: MattermostSocket, name: K,
-  pred: (...args: SocketEvents[K]) => boolean = () => true, ms = 3_000): Promise<SocketEvents[K]> {
-  const emitter = socket as unknown as NodeJS.EventEmitter
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(name, listener)
-      reject(new Error(`timed out waiting for ${name}`))
-    }, ms)
-    function listener (...args: unknown[]) {
-      if (!pred(...args as SocketEvents[K])) return
-      clearTimeout(timer)
-      emitter.off(name, listener)
-      resolve(args as SocketEvents[K])
-    }
-    emitter.on(name, listener)
-  })
-}
 
 const nextEvent = async (socket: MattermostSocket, event: string) =>
   (await next(socket, 'event', (e) => e.event === event))[0]

@@ -4,7 +4,6 @@
  * Tokens are stored only as token-cipher ciphertext; these functions never see plaintext.
  */
 import { and, asc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm'
-import type postgres from 'postgres'
 import type { Executor } from '../client.js'
 import { mattermostAccounts, type MattermostAccount } from '../schema/mattermost-accounts.js'
 import { mattermostTeamMembers, mattermostTeams, type MattermostTeam } from '../schema/mattermost-teams.js'
@@ -34,31 +33,19 @@ interface SessionRow {
 
 /**
  * Reads the user's validity (active, not deleted, `sessionVersion` current), org existence,
- * membership, the account and token, the team and the team membership in one statement. On a pool
- * (`Db`) it runs as a postgres.js prepared statement: this is the hot path of the warm session, and
- * drizzle sends unnamed, unprepared statements (about 10× slower here).
+ * membership, the account and token, the team and the team membership in one statement — the hot
+ * path of the warm session, prepared once per connection like every statement from `createDb`.
  */
 export async function readSessionState (db: Executor, userId: string, orgId: string, sessionVersion: number): Promise<SessionState> {
-  const client = (db as { $client?: postgres.Sql }).$client
-  const rows: SessionRow[] = client
-    ? await client<SessionRow[]>`
-      select exists(select 1 from users where id = ${userId} and status = 'active' and deleted_at is null and session_version = ${sessionVersion}) as user_valid,
-        exists(select 1 from organizations where id = ${orgId}) as org_exists,
-        exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
-        a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
-        exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
-      from (select 1) one
-      left join mattermost_accounts a on a.user_id = ${userId}
-      left join mattermost_teams t on t.org_id = ${orgId}`
-    : await db.execute<Record<string, unknown> & SessionRow>(sql`
-      select exists(select 1 from users where id = ${userId} and status = 'active' and deleted_at is null and session_version = ${sessionVersion}) as user_valid,
-        exists(select 1 from organizations where id = ${orgId}) as org_exists,
-        exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
-        a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
-        exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
-      from (select 1) one
-      left join mattermost_accounts a on a.user_id = ${userId}
-      left join mattermost_teams t on t.org_id = ${orgId}`)
+  const rows = await db.execute<Record<string, unknown> & SessionRow>(sql`
+    select exists(select 1 from users where id = ${userId} and status = 'active' and deleted_at is null and session_version = ${sessionVersion}) as user_valid,
+      exists(select 1 from organizations where id = ${orgId}) as org_exists,
+      exists(select 1 from org_members where org_id = ${orgId} and user_id = ${userId}) as is_member,
+      a.mm_user_id, a.token_enc, a.token_expires_at, a.token_invalid_at, t.team_name, t.mm_team_id,
+      exists(select 1 from mattermost_team_members where org_id = ${orgId} and user_id = ${userId}) as team_member
+    from (select 1) one
+    left join mattermost_accounts a on a.user_id = ${userId}
+    left join mattermost_teams t on t.org_id = ${orgId}`)
   const r = rows[0]
   return {
     userValid: r.user_valid,
