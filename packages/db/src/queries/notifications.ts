@@ -32,34 +32,7 @@ export interface AcceptResult {
  * so a crash can never leave one without the other. Concurrent sends of one key admit exactly one.
  */
 export async function acceptNotification (db: Db, n: AcceptInput): Promise<AcceptResult> {
-  // The API's hot path, written as a postgres.js tagged template (typed casts and unnest read more
-  // clearly here than drizzle's builder); prepared once per connection.
-  const pg = db.$client
-  const payload = JSON.stringify(n.payload)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const rows = await pg<{ id: string, created: boolean }[]>`
-      with claim as (
-        insert into notification_keys (key, notification_id, expires_at)
-        values (${n.idempotencyKey}, coalesce(${n.notificationId ?? null}::uuid, gen_random_uuid()), now() + make_interval(secs => ${n.windowSeconds}::int))
-        on conflict (key) do update
-          set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
-          where notification_keys.expires_at <= now()
-        returning notification_id
-      ), inserted as (
-        insert into notifications (id, idempotency_key, action, request_id, user_id, mattermost_username, payload, source)
-        select notification_id, ${n.idempotencyKey}, ${n.action}::notification_action, ${n.requestId}, ${n.userId}, ${n.mattermostUsername}, ${payload}::jsonb, ${n.source ?? 'http'}::notification_source
-        from claim
-        returning id
-      )
-      select id, true as created from inserted
-      union all
-      select notification_id as id, false as created from notification_keys
-      where key = ${n.idempotencyKey} and not exists (select 1 from claim)`
-    const row = rows[0]
-    // Empty only when a concurrent send of the same key committed after our snapshot: read again.
-    if (row) return { notificationId: row.id, created: row.created }
-  }
-  throw new Error('could not admit or find the notification key after 3 attempts')
+  return (await acceptNotifications(db, [n]))[0]
 }
 
 export const findNotification = async (db: Executor, id: string): Promise<Notification | undefined> =>
@@ -75,8 +48,31 @@ export async function acceptNotifications (db: Db, inputs: AcceptInput[]): Promi
   if (inputs.length === 0) return []
   const first = new Map<string, AcceptInput>()
   for (const n of inputs) if (!first.has(n.idempotencyKey)) first.set(n.idempotencyKey, n)
-  const unique = [...first.values()]
+  const results = new Map<string, AcceptResult>()
+  // A key can come back with no row only when a concurrent admission of it committed after our
+  // snapshot: the next statement sees it.
+  for (let attempt = 0; attempt < 3 && results.size < first.size; attempt++) {
+    const pending = [...first.values()].filter(n => !results.has(n.idempotencyKey))
+    for (const [key, r] of await admitOnce(db, pending, inputs[0].windowSeconds)) results.set(key, r)
+  }
+  if (results.size < first.size) throw new Error('could not admit or find a notification key after 3 attempts')
+  const seen = new Set<string>()
+  return inputs.map((n) => {
+    const r = results.get(n.idempotencyKey)!
+    const repeat = seen.has(n.idempotencyKey)
+    seen.add(n.idempotencyKey)
+    return repeat ? { notificationId: r.notificationId, created: false } : r
+  })
+}
+
+/**
+ * The admission statement for distinct keys: claims (or reclaims an expired) key row and inserts
+ * its notification together, or reports the notification holding the key.
+ */
+async function admitOnce (db: Db, unique: AcceptInput[], windowSeconds: number): Promise<Map<string, AcceptResult>> {
   const col = <K extends keyof AcceptInput>(k: K) => unique.map(n => n[k] ?? null)
+  // The API's hot path, written as a postgres.js tagged template (typed casts and unnest read more
+  // clearly here than drizzle's builder); prepared once per connection.
   const rows = await db.$client<{ key: string, id: string, created: boolean }[]>`
     with input as (
       select * from unnest(${col('idempotencyKey') as string[]}::text[], ${col('notificationId') as (string | null)[]}::uuid[], ${col('action') as string[]}::text[],
@@ -85,7 +81,7 @@ export async function acceptNotifications (db: Db, inputs: AcceptInput[]): Promi
         as i(key, id, action, request_id, user_id, username, payload, source)
     ), claim as (
       insert into notification_keys (key, notification_id, expires_at)
-      select key, coalesce(id, gen_random_uuid()), now() + make_interval(secs => ${inputs[0].windowSeconds}::int) from input
+      select key, coalesce(id, gen_random_uuid()), now() + make_interval(secs => ${windowSeconds}::int) from input
       on conflict (key) do update
         set notification_id = excluded.notification_id, expires_at = excluded.expires_at, created_at = now()
         where notification_keys.expires_at <= now()
@@ -100,14 +96,7 @@ export async function acceptNotifications (db: Db, inputs: AcceptInput[]): Promi
     union all
     select k.key, k.notification_id as id, false as created from notification_keys k join input i on i.key = k.key
     where not exists (select 1 from claim c where c.key = k.key)`
-  const byKey = new Map(rows.map(r => [r.key, { notificationId: r.id, created: r.created }]))
-  const seen = new Set<string>()
-  return Promise.all(inputs.map(async (n) => {
-    const r = byKey.get(n.idempotencyKey) ?? await acceptNotification(db, n) // a concurrent admission committed after our snapshot
-    const repeat = seen.has(n.idempotencyKey)
-    seen.add(n.idempotencyKey)
-    return repeat ? { notificationId: r.notificationId, created: false } : r
-  }))
+  return new Map(rows.map(r => [r.key, { notificationId: r.id, created: r.created }]))
 }
 
 /**
