@@ -1,7 +1,7 @@
 /**
  * The API process: config, connections, migrations, first admin, listen, graceful close.
  */
-import argon2 from 'argon2'
+import { hashPassword } from './auth/passwords.js'
 import closeWithGrace from 'close-with-grace'
 import { ApiConfigSchema, ConfigError, loadConfig } from '@parley/config'
 import { createTokenCipher, ensureAdminUser, runMigrations } from '@parley/db'
@@ -45,7 +45,7 @@ const app = await buildApp(deps, {
 
 if (config.PARLEY_ADMIN_USERNAME && config.PARLEY_ADMIN_PASSWORD) {
   const password = config.PARLEY_ADMIN_PASSWORD
-  const { created } = await ensureAdminUser(db, config.PARLEY_ADMIN_USERNAME, () => argon2.hash(password, { type: argon2.argon2id }))
+  const { created } = await ensureAdminUser(db, config.PARLEY_ADMIN_USERNAME, () => hashPassword(password))
   app.log.info({ username: config.PARLEY_ADMIN_USERNAME, created }, 'first admin ensured')
 }
 

@@ -2,7 +2,7 @@
  * Builds the real API against real Postgres and Redis for one test file, with a fresh BullMQ
  * prefix so queues are the file's own, and closes everything at teardown (STYLE §10).
  */
-import argon2 from 'argon2'
+import { hashPassword } from '../src/auth/passwords.js'
 import type { Test } from 'tap'
 import type { FastifyServerOptions } from 'fastify'
 import { ApiConfigSchema, loadConfig, type ApiConfig } from '@parley/config'
@@ -45,7 +45,7 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
 
   /** Inserts a fresh user (password `PASSWORD`). */
   async function createUser (fields: Partial<User> = {}): Promise<User> {
-    passwordHash ??= argon2.hash(PASSWORD, { type: argon2.argon2id })
+    passwordHash ??= hashPassword(PASSWORD)
     return insertUser(db, { username: `u${uniq()}`, displayName: 'Test User', passwordHash: await passwordHash, ...fields })
   }
   /** A session JWT for `user` (as login would give). */

@@ -1,4 +1,5 @@
 import t from 'tap'
+import argon2 from 'argon2'
 import { PASSWORD, build } from '../helper.js'
 
 t.test('login and me', async (t) => {
@@ -31,6 +32,27 @@ t.test('login and me', async (t) => {
 
   await h.sql`update users set session_version = session_version + 1 where id = ${user.id}`
   t.equal((await h.app.inject({ method: 'GET', url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } })).statusCode, 401, 'signed out everywhere')
+})
+
+t.test('passwords are argon2id with the OWASP parameters; older hashes are upgraded at login', async (t) => {
+  const h = await build(t)
+  const fresh = await h.createUser()
+  t.match(fresh.passwordHash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/, 'm = 19 MiB, t = 2, p = 1')
+
+  const legacyHash = await argon2.hash(PASSWORD, { type: argon2.argon2id }) // argon2's defaults: m = 64 MiB, t = 3, p = 4
+  const legacy = await h.createUser({ passwordHash: legacyHash })
+  const bad = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: legacy.username, password: 'not it' } })
+  t.equal(bad.statusCode, 401)
+  t.equal((await h.sql`select password_hash from users where id = ${legacy.id}`)[0].password_hash, legacyHash, 'a failed login changes nothing')
+  const res = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: legacy.username, password: PASSWORD } })
+  t.equal(res.statusCode, 200, 'a hash made with other parameters still verifies')
+  const [row] = await h.sql`select password_hash, session_version from users where id = ${legacy.id}`
+  t.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/, 'and is re-hashed with the current parameters')
+  t.equal(row.session_version, legacy.sessionVersion, 'without signing the user out')
+  const again = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: legacy.username, password: PASSWORD } })
+  t.equal(again.statusCode, 200, 'the upgraded hash verifies')
+  const me = await h.app.inject({ method: 'GET', url: '/api/auth/me', headers: { authorization: `Bearer ${res.json().token}` } })
+  t.equal(me.statusCode, 200, 'the session from before the upgrade is still valid')
 })
 
 t.test('disabled users cannot sign in', async (t) => {

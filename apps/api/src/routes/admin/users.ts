@@ -16,7 +16,7 @@
  * Deleting is a soft delete: the row stays (messages keep their sender, the username stays taken).
  */
 import { randomBytes } from 'node:crypto'
-import argon2 from 'argon2'
+import { hashPassword } from '../../auth/passwords.js'
 import { Type } from 'typebox'
 import { and, asc, eq, isNull, ne, sql, type SQL } from 'drizzle-orm'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
@@ -139,7 +139,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const b = request.body
     if (await findUserByUsername(db, b.username)) throw new Conflict(`Username ${b.username} is taken`)
-    const passwordHash = await argon2.hash(b.password, { type: argon2.argon2id })
+    const passwordHash = await hashPassword(b.password)
     const rows = await db.insert(users).values({
       username: b.username, displayName: b.displayName?.trim() || b.username, passwordHash,
       role: b.role ?? 'user', manager: b.manager ?? false, email: b.email ?? null
@@ -206,7 +206,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const u = await target(request.params.id)
     const given = request.body.newPassword
     const password = given ?? randomBytes(12).toString('base64url')
-    const passwordHash = await argon2.hash(password, { type: argon2.argon2id })
+    const passwordHash = await hashPassword(password)
     await db.update(users).set({ passwordHash, sessionVersion: sql`${users.sessionVersion} + 1` }).where(eq(users.id, u.id))
     await app.events.signOut([u.id], 'Password reset')
     return given ? { id: u.id } : { id: u.id, temporaryPassword: password }

@@ -3,10 +3,11 @@
  * "Authentication"). Login answers the JWT in the body and sets it as an httpOnly, SameSite=Lax
  * cookie; it is rate-limited per client address and username.
  */
-import argon2 from 'argon2'
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { findUserByUsername } from '@parley/db'
+import { and, eq } from 'drizzle-orm'
+import { findUserByUsername, users } from '@parley/db'
+import { hashPassword, passwordNeedsRehash, verifyPassword } from '../../auth/passwords.js'
 import { Unauthorized } from '../../errors.js'
 import { currentUser } from '../../plugins/auth.js'
 import { ErrorSchema, PublicUserSchema, publicUser } from '../../schemas/common.js'
@@ -16,7 +17,7 @@ let dummyHash: Promise<string> | undefined
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, config } = app
-  dummyHash ??= argon2.hash('not-a-real-password', { type: argon2.argon2id })
+  dummyHash ??= hashPassword('not-a-real-password')
 
   app.post('/login', {
     config: { rateLimit: { max: config.LOGIN_RATE_LIMIT_PER_MINUTE, timeWindow: 60_000, keyGenerator: (req) => `${req.ip}:${String((req.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase().slice(0, 64)}` } },
@@ -32,8 +33,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { username, password } = request.body
     const user = await findUserByUsername(db, username)
     const hash = user?.passwordHash ?? await dummyHash!
-    const ok = await argon2.verify(hash, password).catch(() => false)
+    const ok = await verifyPassword(hash, password)
     if (!user || !user.passwordHash || !ok || user.status !== 'active') throw new Unauthorized('Invalid username or password')
+    if (passwordNeedsRehash(user.passwordHash)) {
+      // Made with older parameters: upgraded now that the password is known (sessions stay valid).
+      const upgraded = await hashPassword(password)
+      await db.update(users).set({ passwordHash: upgraded }).where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
+    }
     const { token, expiresAt } = app.signSession(user)
     app.setSessionCookie(reply, token, expiresAt)
     return { token, user: publicUser(user) }

@@ -5,7 +5,7 @@
  * The manager token is a secret: stored encrypted with `app.tokenCipher`, returned only to a
  * manager reading its own profile, never logged (`*.managerToken` is redacted).
  */
-import argon2 from 'argon2'
+import { hashPassword, verifyPassword } from '../../auth/passwords.js'
 import { Type } from 'typebox'
 import { and, asc, eq, isNull, sql } from 'drizzle-orm'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
@@ -149,9 +149,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const me = currentUser(request)
     const { currentPassword, newPassword } = request.body
     if (!me.passwordHash) throw new BadRequest('This account signs in through a backend and has no password')
-    if (!await argon2.verify(me.passwordHash, currentPassword).catch(() => false)) throw new Forbidden('body/currentPassword is incorrect')
+    if (!await verifyPassword(me.passwordHash, currentPassword)) throw new Forbidden('body/currentPassword is incorrect')
     if (newPassword === currentPassword) throw new BadRequest('body/newPassword must differ from the current password')
-    const passwordHash = await argon2.hash(newPassword, { type: argon2.argon2id })
+    const passwordHash = await hashPassword(newPassword)
     const [fresh] = await db.update(users).set({ passwordHash, sessionVersion: sql`${users.sessionVersion} + 1` })
       .where(eq(users.id, me.id)).returning()
     await app.events.signOut([me.id], 'Password changed')
