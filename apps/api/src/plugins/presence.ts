@@ -26,8 +26,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { and, eq, ne } from 'drizzle-orm'
-import { findUserById, listConversationPeers, users, type User } from '@parley/db'
+import { and, eq, ne, sql } from 'drizzle-orm'
+import { findUserById, listConversationPeers, preparedFor, users, type User } from '@parley/db'
 
 type Presence = User['presenceStatus']
 
@@ -130,8 +130,9 @@ export default fp<PresenceOptions>(async (app, opts) => {
   async function store (user: User, status: Presence): Promise<Presence> {
     known.set(user.id, status)
     if (user.presenceStatus === status) return status
-    const [row] = await db.update(users).set({ presenceStatus: status })
-      .where(and(eq(users.id, user.id), ne(users.presenceStatus, status))).returning()
+    const [row] = await preparedFor(db, 'store_presence', d => d.update(users).set({ presenceStatus: sql`${sql.placeholder('status')}` })
+      .where(and(eq(users.id, sql.placeholder('id')), ne(users.presenceStatus, sql.placeholder('status')))).returning()
+      .prepare('store_presence')).execute({ id: user.id, status })
     if (row) {
       const peers = await listConversationPeers(db, user.id, roomLimit)
       await app.events.publishToUsers(peers, { type: 'presence:updated', user: presenceUser(row) })

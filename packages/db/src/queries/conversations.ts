@@ -3,10 +3,11 @@
  * (seeds/secure-chat-server-plugin-api.md, "Conversations + Messaging"). Membership is what every
  * read and write of a conversation is authorised against.
  */
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, isNull, sql } from 'drizzle-orm'
 import type { Executor } from '../client.js'
 import { conversationMembers, conversations, type Conversation } from '../schema/conversations.js'
 import { users } from '../schema/users.js'
+import { preparedFor } from '../prepared.js'
 
 /** `dm_key` of the direct conversation between two users: their ids sorted and joined by `:`. */
 export const directKey = (a: string, b: string): string => [a, b].sort().join(':')
@@ -19,16 +20,17 @@ export const findConversation = async (db: Executor, id: string): Promise<Conver
  * so a non-member cannot tell a conversation exists.
  */
 export async function findConversationForMember (db: Executor, id: string, userId: string): Promise<Conversation | undefined> {
-  const rows = await db.select({ c: conversations }).from(conversations)
-    .innerJoin(conversationMembers, and(eq(conversationMembers.conversationId, conversations.id), eq(conversationMembers.userId, userId)))
-    .where(eq(conversations.id, id)).limit(1)
+  const rows = await preparedFor(db, 'find_conversation_for_member', d => d.select({ c: conversations }).from(conversations)
+    .innerJoin(conversationMembers, and(eq(conversationMembers.conversationId, conversations.id), eq(conversationMembers.userId, sql.placeholder('userId'))))
+    .where(eq(conversations.id, sql.placeholder('id'))).limit(1).prepare('find_conversation_for_member')).execute({ id, userId })
   return rows[0]?.c
 }
 
 /** Whether `userId` is a member of conversation `id`. */
 export async function isMember (db: Executor, id: string, userId: string): Promise<boolean> {
-  const rows = await db.select({ one: sql<number>`1` }).from(conversationMembers)
-    .where(and(eq(conversationMembers.conversationId, id), eq(conversationMembers.userId, userId))).limit(1)
+  const rows = await preparedFor(db, 'is_member', d => d.select({ one: sql<number>`1` }).from(conversationMembers)
+    .where(and(eq(conversationMembers.conversationId, sql.placeholder('id')), eq(conversationMembers.userId, sql.placeholder('userId')))).limit(1)
+    .prepare('is_member')).execute({ id, userId })
   return rows.length > 0
 }
 
@@ -94,34 +96,44 @@ export interface MemberRow {
 }
 
 /**
- * Members of the conversations `ids` (deleted users left out), ordered by join time then id.
- * `perConversation` caps how many are read for each conversation (list views); omit for all.
+ * Members of the conversations `ids` (deleted users left out), ordered by conversation, join time
+ * then user id. `perConversation` caps how many are read for each conversation (list views);
+ * omit for all.
+ *
+ * Read as plain rows and shaped here rather than through drizzle's select mapping: this runs for
+ * every WebSocket `ready` and every list view, and the generic mapping allocated ~2 KB per row.
  */
 export async function listMembers (db: Executor, ids: string[], perConversation?: number): Promise<MemberRow[]> {
   if (ids.length === 0) return []
-  const cols = {
-    conversationId: conversationMembers.conversationId, role: conversationMembers.role, joinedAt: conversationMembers.joinedAt,
-    user: { id: users.id, username: users.username, displayName: users.displayName, manager: users.manager, avatarUrl: users.avatarUrl, profilePhotoUrl: users.profilePhotoUrl, presenceStatus: users.presenceStatus }
-  }
-  if (perConversation === undefined) {
-    return db.select(cols).from(conversationMembers).innerJoin(users, eq(users.id, conversationMembers.userId))
-      .where(and(inArray(conversationMembers.conversationId, ids), isNull(users.deletedAt)))
-      .orderBy(asc(conversationMembers.conversationId), asc(conversationMembers.joinedAt), asc(users.id))
-  }
-  const ranked = db.select({
-    conversationId: conversationMembers.conversationId, userId: conversationMembers.userId, role: conversationMembers.role, joinedAt: conversationMembers.joinedAt,
-    rank: sql<number>`row_number() over (partition by ${conversationMembers.conversationId} order by ${conversationMembers.joinedAt}, ${conversationMembers.userId})`.as('rank')
-  }).from(conversationMembers).innerJoin(users, eq(users.id, conversationMembers.userId))
-    .where(and(inArray(conversationMembers.conversationId, ids), isNull(users.deletedAt))).as('ranked')
-  return db.select({ ...cols, conversationId: ranked.conversationId, role: ranked.role, joinedAt: ranked.joinedAt }).from(ranked)
-    .innerJoin(users, eq(users.id, ranked.userId))
-    .where(sql`${ranked.rank} <= ${perConversation}`)
-    .orderBy(asc(ranked.conversationId), asc(ranked.joinedAt), asc(users.id))
+  const cap = perConversation === undefined ? sql`` : sql`where m.rank <= ${perConversation}`
+  const rows = await db.execute<{
+    conversation_id: string, role: MemberRow['role'], joined_at: string, id: string, username: string, display_name: string,
+    manager: boolean, avatar_url: string | null, profile_photo_url: string | null, presence_status: MemberRow['user']['presenceStatus']
+  }>(sql`
+    select m.conversation_id, m.role, m.joined_at, u.id, u.username, u.display_name, u.manager, u.avatar_url, u.profile_photo_url, u.presence_status
+    from (
+      select cm.conversation_id, cm.user_id, cm.role, cm.joined_at,
+             row_number() over (partition by cm.conversation_id order by cm.joined_at, cm.user_id) as rank
+      from conversation_members cm join users du on du.id = cm.user_id and du.deleted_at is null
+      where cm.conversation_id = any(${sql.param(ids)}::uuid[])
+    ) m join users u on u.id = m.user_id
+    ${cap}
+    order by m.conversation_id, m.joined_at, u.id`)
+  return rows.map(r => ({
+    conversationId: r.conversation_id,
+    role: r.role,
+    joinedAt: new Date(r.joined_at),
+    user: {
+      id: r.id, username: r.username, displayName: r.display_name, manager: r.manager,
+      avatarUrl: r.avatar_url, profilePhotoUrl: r.profile_photo_url, presenceStatus: r.presence_status
+    }
+  }))
 }
 
 /** User ids of the members of conversation `id` (deleted users included: they have no sockets). */
 export async function listMemberIds (db: Executor, id: string): Promise<string[]> {
-  const rows = await db.select({ userId: conversationMembers.userId }).from(conversationMembers).where(eq(conversationMembers.conversationId, id))
+  const rows = await preparedFor(db, 'list_member_ids', d => d.select({ userId: conversationMembers.userId }).from(conversationMembers)
+    .where(eq(conversationMembers.conversationId, sql.placeholder('id'))).prepare('list_member_ids')).execute({ id })
   return rows.map(r => r.userId)
 }
 

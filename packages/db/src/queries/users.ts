@@ -4,9 +4,11 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Executor } from '../client.js'
 import { users, type NewUser, type User } from '../schema/users.js'
+import { preparedFor } from '../prepared.js'
 
 export const findUserById = async (db: Executor, id: string): Promise<User | undefined> =>
-  (await db.select().from(users).where(and(eq(users.id, id), isNull(users.deletedAt))).limit(1))[0]
+  (await preparedFor(db, 'find_user_by_id', d => d.select().from(users)
+    .where(and(eq(users.id, sql.placeholder('id')), isNull(users.deletedAt))).limit(1).prepare('find_user_by_id')).execute({ id }))[0]
 
 /** Case-insensitive username look-up (usernames are unique regardless of case). */
 export const findUserByUsername = async (db: Executor, username: string): Promise<User | undefined> =>
