@@ -110,15 +110,14 @@ export async function listMembers (db: Executor, ids: string[], perConversation?
     conversation_id: string, role: MemberRow['role'], joined_at: string, id: string, username: string, display_name: string,
     manager: boolean, avatar_url: string | null, profile_photo_url: string | null, presence_status: MemberRow['user']['presenceStatus']
   }>(sql`
-    select m.conversation_id, m.role, m.joined_at, u.id, u.username, u.display_name, u.manager, u.avatar_url, u.profile_photo_url, u.presence_status
-    from (
-      select cm.conversation_id, cm.user_id, cm.role, cm.joined_at,
+    select * from (
+      select cm.conversation_id, cm.role, cm.joined_at, u.id, u.username, u.display_name, u.manager, u.avatar_url, u.profile_photo_url, u.presence_status,
              row_number() over (partition by cm.conversation_id order by cm.joined_at, cm.user_id) as rank
-      from conversation_members cm join users du on du.id = cm.user_id and du.deleted_at is null
+      from conversation_members cm join users u on u.id = cm.user_id and u.deleted_at is null
       where cm.conversation_id = any(${sql.param(ids)}::uuid[])
-    ) m join users u on u.id = m.user_id
+    ) m
     ${cap}
-    order by m.conversation_id, m.joined_at, u.id`)
+    order by m.conversation_id, m.joined_at, m.id`)
   return rows.map(r => ({
     conversationId: r.conversation_id,
     role: r.role,
