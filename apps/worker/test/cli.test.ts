@@ -6,7 +6,6 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import postgres from 'postgres'
 import { createDb, createTokenCipher, findMattermostAccount, insertOrganization, insertUser, runMigrations, upsertOrgMember } from '@parley/db'
 import { startSimulator } from '@parley/mattermost-sim'
 import { createMattermostClient } from '@parley/mattermost'
@@ -14,7 +13,7 @@ import { WorkerConfigSchema, loadConfig } from '@parley/config'
 import { pino } from 'pino'
 import { createProvisioner } from '../src/mattermost-provisioning.js'
 import { reencryptTokens, syncUsers } from '../src/commands.js'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, uniq } from '../../../test/env.js'
+import { TEST_REDIS_URL, privateTestDatabase, uniq } from '../../../test/env.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const K1 = `k1:${Buffer.alloc(32, 7).toString('base64')}`
@@ -35,8 +34,7 @@ function cli (args: string[], env: Record<string, string>, onStderr?: (text: str
 }
 
 t.test('sync-users and tokens:reencrypt', async (t) => {
-  const dbName = `parley_cli_${uniq()}`
-  const url = TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${dbName}`)
+  const url = privateTestDatabase(t, 'cli')
   await runMigrations(url)
   const { db, sql, close } = createDb(url, { max: 4 })
   const sim = await startSimulator({ config: { EnableUserAccessTokens: true }, latencyMs: 2 })
@@ -44,9 +42,6 @@ t.test('sync-users and tokens:reencrypt', async (t) => {
   t.teardown(async () => {
     await close()
     await sim.close()
-    const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
-    await admin.end()
   })
   const env = { DATABASE_URL: url, REDIS_URL: TEST_REDIS_URL, MATTERMOST_URL: sim.url, MATTERMOST_ADMIN_BOT_TOKEN: adminToken, TOKEN_ENCRYPTION_KEYS: K1, LOG_LEVEL: 'warn' }
 

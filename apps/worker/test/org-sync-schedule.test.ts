@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import postgres from 'postgres'
 import { sql } from 'drizzle-orm'
 import { pino } from 'pino'
 import { WorkerConfigSchema, loadConfig } from '@parley/config'
@@ -16,12 +15,11 @@ import { createMattermostClient } from '@parley/mattermost'
 import { startSimulator } from '@parley/mattermost-sim'
 import { createNotificationsQueue, createOrgSyncQueue, workerConnection } from '@parley/queue'
 import { startWorkers } from '../src/workers.js'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
+import { TEST_REDIS_URL, TEST_TOKEN_KEYS, privateTestDatabase, testPrefix, uniq } from '../../../test/env.js'
 import { until } from './org-sync-rig.js'
 
 t.test('the job scheduler syncs every org on its interval, without any request', async (t) => {
-  const dbName = `parley_orgsync_${uniq()}`
-  const url = TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${dbName}`)
+  const url = privateTestDatabase(t, 'orgsync')
   await runMigrations(url)
   const { db, close } = createDb(url, { max: 5 })
   const sim = await startSimulator({ port: 0, validate: true, config: { MaxUsersPerTeam: 1000 } })
@@ -29,9 +27,6 @@ t.test('the job scheduler syncs every org on its interval, without any request',
   t.teardown(async () => {
     await close()
     await sim.close()
-    const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
-    await admin.end()
   })
   const bot = sim.createBot({ username: `bot${uniq()}`, roles: 'system_admin system_user' })
 

@@ -2,13 +2,10 @@ import t from 'tap'
 import postgres from 'postgres'
 import { runMigrations } from '../src/migrate.js'
 import { createTokenCipher } from '../src/token-cipher.js'
-import { TEST_DATABASE_URL, uniq } from '../../../test/env.js'
+import { privateTestDatabase } from '../../../test/env.js'
 
 t.test('processes starting at once create the database and migrate it exactly once', async (t) => {
-  const name = `parley_migrate_${uniq()}`
-  const url = Object.assign(new URL(TEST_DATABASE_URL), { pathname: `/${name}` }).toString()
-  const admin = postgres(Object.assign(new URL(TEST_DATABASE_URL), { pathname: '/postgres' }).toString(), { max: 1, onnotice: () => {} })
-  t.teardown(async () => { await admin.unsafe(`drop database if exists "${name}" with (force)`); await admin.end() })
+  const url = privateTestDatabase(t, 'migrate')
   await Promise.all([runMigrations(url), runMigrations(url), runMigrations(url)])
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   const [{ count }] = await sql`select count(*)::int from drizzle.__drizzle_migrations`

@@ -1,10 +1,9 @@
 import t from 'tap'
-import postgres from 'postgres'
 import { randomUUID } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { runMigrations, users } from '@parley/db'
 import { PASSWORD, build } from '../helper.js'
-import { TEST_DATABASE_URL, uniq } from '../../../../test/env.js'
+import { privateTestDatabase, uniq } from '../../../../test/env.js'
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` })
 
@@ -107,14 +106,8 @@ t.test('admin user management', async (t) => {
 
 t.test('nobody can remove the last admin', async (t) => {
   // Its own database: the shared test database has admins from every other test file.
-  const name = `parley_test_admins_${uniq()}`
-  const url = Object.assign(new URL(TEST_DATABASE_URL), { pathname: `/${name}` }).toString()
+  const url = privateTestDatabase(t, 'admins')
   await runMigrations(url)
-  t.teardown(async () => {
-    const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} })
-    await sql.unsafe(`drop database if exists "${name}" with (force)`).catch(() => {})
-    await sql.end()
-  })
   const { app, db, createUser, tokenFor } = await build(t, { DATABASE_URL: url })
   const only = await createUser({ role: 'admin' })
   const h = auth(tokenFor(only))
