@@ -59,6 +59,12 @@ t.test('POST /api/notifications/send', async (t) => {
       [borrowBody({ action: 'RETURN', startDate: undefined, endDate: undefined }), 'body/returnDate is required for action RETURN'],
       [borrowBody({ action: 'RENEWAL', startDate: undefined, endDate: undefined, previousEndDate: '2026-02-10' }), 'body/newEndDate is required for action RENEWAL'],
       [borrowBody({ endDate: '2026-02-30' }), 'body/endDate'],
+      [borrowBody({ endDate: '2027-02-29' }), 'body/endDate'],
+      [borrowBody({ endDate: '2100-02-29' }), 'body/endDate'],
+      [borrowBody({ endDate: '2026-04-31' }), 'body/endDate'],
+      [borrowBody({ endDate: '2026-13-01' }), 'body/endDate'],
+      [borrowBody({ endDate: '2026-00-10' }), 'body/endDate'],
+      [borrowBody({ endDate: '2026-01-00' }), 'body/endDate'],
       [borrowBody({ startDate: '10/01/2026' }), 'body/startDate'],
       [borrowBody({ action: 'LEND' }), 'body/action must be one of'],
       [borrowBody({ extra: 1 }), 'body/extra is not allowed'],
@@ -76,6 +82,9 @@ t.test('POST /api/notifications/send', async (t) => {
     t.equal(ok.statusCode, 202, 'a complete RENEWAL is accepted')
     const ret = await send(borrowBody({ action: 'RETURN', startDate: undefined, endDate: undefined, returnDate: '2026-01-20' }))
     t.equal(ret.statusCode, 202, 'a complete RETURN is accepted')
+    for (const endDate of ['2028-02-29', '2000-02-29', '2026-12-31', '2026-04-30']) {
+      t.equal((await send(borrowBody({ endDate }))).statusCode, 202, `${endDate} is a calendar date`)
+    }
   })
 
   t.test('authorisation', async (t) => {
