@@ -7,7 +7,7 @@ import { QueueEvents } from 'bullmq'
 import type { ApiConfig } from '@parley/config'
 import { createDb, createTokenCipher } from '@parley/db'
 import {
-  MATTERMOST_QUEUE, NOTIFICATIONS_QUEUE, ORG_SYNC_QUEUE, createMattermostQueue, createNotificationsQueue, createOrgSyncQueue,
+  MATTERMOST_QUEUE, ORG_SYNC_QUEUE, createMattermostQueue, createNotificationsQueue, createOrgSyncQueue,
   producerConnection, redisReady, workerConnection
 } from '@parley/queue'
 import type { AppDeps, Queues } from './plugins/deps.js'
@@ -31,19 +31,19 @@ export async function openApiDeps (config: ApiConfig, { poolSize = config.DATABA
   await redisReady(redis)
   const prefix = config.QUEUE_PREFIX
   // QueueEvents read with blocking commands: each needs a connection of its own.
-  const eventConnections = [workerConnection(config.REDIS_URL), workerConnection(config.REDIS_URL), workerConnection(config.REDIS_URL)]
+  // (The notifications queue has none: see addAndWait.)
+  const eventConnections = [workerConnection(config.REDIS_URL), workerConnection(config.REDIS_URL)]
   const notifications = createNotificationsQueue(redis, prefix)
   const mattermost = createMattermostQueue(redis, prefix)
   const orgSync = createOrgSyncQueue(redis, prefix)
-  const notificationsEvents = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventConnections[0], prefix })
-  const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: eventConnections[1], prefix })
-  const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: eventConnections[2], prefix })
+  const mattermostEvents = new QueueEvents(MATTERMOST_QUEUE, { connection: eventConnections[0], prefix })
+  const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: eventConnections[1], prefix })
   const queues = [notifications, mattermost, orgSync]
   return {
-    deps: { config, db, redis, tokenCipher, queues: { notifications, notificationsEvents, mattermost, mattermostEvents, orgSync, orgSyncEvents } },
+    deps: { config, db, redis, tokenCipher, queues: { notifications, mattermost, mattermostEvents, orgSync, orgSyncEvents } },
     sql,
     async close ({ obliterate = false } = {}) {
-      await Promise.allSettled([notificationsEvents.close(), mattermostEvents.close(), orgSyncEvents.close()])
+      await Promise.allSettled([mattermostEvents.close(), orgSyncEvents.close()])
       if (obliterate) await Promise.allSettled(queues.map(q => q.obliterate({ force: true })))
       await Promise.allSettled(queues.map(q => q.close()))
       await Promise.allSettled([redis.quit(), ...eventConnections.map(c => c.quit())])

@@ -114,6 +114,16 @@ t.test('POST /api/notifications/initialize asks the worker to check the bot and 
   const res = await p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize', headers: admin.headers })
   t.equal(res.statusCode, 200)
   t.match(res.json(), { initialized: true, botUser: { id: p.mm.bot.id } })
+  const again = await Promise.all([1, 2].map(() => p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize', headers: admin.headers })))
+  t.same(again.map(r => r.statusCode), [200, 200], 'concurrent initialisations each get their own answer')
+})
+
+t.test('POST /api/notifications/initialize answers 503 with the reason when the worker cannot initialise', async (t) => {
+  const p = await pipeline(t, { worker: { listener: false, env: { MATTERMOST_NOTIFICATION_CHANNEL_ID: 'nochannel0000000000000000a' } } })
+  const admin = await p.api.admin()
+  const res = await p.api.app.inject({ method: 'POST', url: '/api/notifications/initialize', headers: admin.headers })
+  t.equal(res.statusCode, 503)
+  t.match(res.json().message, /^Initialisation failed: .*nochannel0000000000000000a/)
 })
 
 t.test('the worker-wide Mattermost rate limit spaces the requests', async (t) => {

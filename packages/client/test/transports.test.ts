@@ -6,8 +6,8 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import type { Job } from 'bullmq'
-import { notificationClaimKey } from '@parley/queue'
+import { QueueEvents, type Job } from 'bullmq'
+import { NOTIFICATIONS_QUEUE, notificationClaimKey, workerConnection } from '@parley/queue'
 import { pipeline, until } from '../../../apps/worker/test/harness.js'
 import { createParleyClient, type ParleyClientOptions } from '../src/index.js'
 import { borrowInput, startProducer, type Fn } from './helpers.js'
@@ -21,10 +21,15 @@ async function setup (t: Test, env: Record<string, string> = {}) {
   const queueOpts: ParleyClientOptions = { transport: 'queue', redis: p.api.config.REDIS_URL, prefix }
   const httpOpts: ParleyClientOptions = { transport: 'http', baseUrl: `http://127.0.0.1:${port}`, apiKey: p.key.key }
   const queue = p.api.queues.notifications
+  // The API reads this queue's events only while it waits for an initialize job; the tests read them
+  // all (from the stream's start, so no outcome reached before the first read is missed).
+  const eventsConnection = workerConnection(p.api.config.REDIS_URL)
+  const events = new QueueEvents(NOTIFICATIONS_QUEUE, { connection: eventsConnection, prefix, lastEventId: '0-0' })
+  t.teardown(async () => { await events.close(); await eventsConnection.quit().catch(() => {}) })
   /** Resolves with the job's result once it completed; rejects with its failedReason. */
   const finished = async (jobId: string) => {
     const job = await until(() => queue.getJob(jobId))
-    return job.waitUntilFinished(p.api.queues.notificationsEvents, 15_000)
+    return job.waitUntilFinished(events, 15_000)
   }
   const postsFor = (id: string) => p.mm.sim.getPosts(p.mm.channelId).filter(x => x.props?.parley_notification_id === id)
   /** The ledger row once it exists and left `queued` (a queue send has no row until the worker records it). */
@@ -34,7 +39,7 @@ async function setup (t: Test, env: Record<string, string> = {}) {
   }, 15_000)
   /** Keys of every `send` job this file's queue holds (kept after completion by the retention settings). */
   const sendJobKeys = async () => (await p.api.redis.keys(`${prefix}:notifications:send-*`)).length
-  return { ...p, prefix, queueOpts, httpOpts, queue, finished, postsFor, settled, sendJobKeys }
+  return { ...p, prefix, queueOpts, httpOpts, queue, events, finished, postsFor, settled, sendJobKeys }
 }
 
 /** `setup` plus producer processes (not the API) for each transport, started in parallel. */
@@ -181,7 +186,7 @@ t.test('producers on both transports share one key, one window and one ledger', 
       'future deliver': /^deliver job payload version 2 is not supported by this worker \(it understands v1\)/
     }
     for (const [name, job] of jobs) {
-      await t.rejects(job.waitUntilFinished(p.api.queues.notificationsEvents, 15_000), { message: reasons[name] }, `${name}: fails`)
+      await t.rejects(job.waitUntilFinished(p.events, 15_000), { message: reasons[name] }, `${name}: fails`)
       const failed = (await p.queue.getJob(job.id!))!
       t.equal(failed.attemptsMade, 1, `${name}: one attempt, no retry loop`)
       t.equal(await failed.getState(), 'failed', `${name}: in the failed set`)

@@ -10,11 +10,11 @@ import type { ApiConfig } from '@parley/config'
 import type { MattermostQueue, NotificationsQueue, OrgSyncQueue } from '@parley/queue'
 
 export interface Queues {
+  /** Its events are read only while `POST /api/notifications/initialize` waits (`addAndWait`): the queue carries every delivery. */
   notifications: NotificationsQueue
-  /** Lets endpoints that must answer synchronously wait for a job's result. */
-  notificationsEvents?: QueueEvents
   /** Provisioning jobs (users, tokens, teams, channels); absent where no route needs them. */
   mattermost?: MattermostQueue
+  /** Lets endpoints that must answer synchronously wait for a provisioning job's result. */
   mattermostEvents?: QueueEvents
   /** Organisation → Mattermost team sync runs and dry runs (issue 4). */
   orgSync?: OrgSyncQueue

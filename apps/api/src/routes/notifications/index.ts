@@ -9,7 +9,7 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { acceptNotifications, createBatcher, findNotification, type AcceptInput, listIdempotencyKeys, listNotifications, listRecipients, requeueFailed, type Notification } from '@parley/db'
-import { SendNotificationSchema, actionFieldErrors, redisReady, deliverJobId, notificationJobOptions, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
+import { SendNotificationSchema, actionFieldErrors, addAndWait, redisReady, workerConnection, deliverJobId, notificationJobOptions, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
 import { admitThroughGate } from './gate.js'
 import { BadRequest, Conflict, GatewayTimeout, NotFound, Unavailable } from '../../errors.js'
 import { ErrorSchema, PageQuerySchema, UuidParamSchema, errorResponses } from '../../schemas/common.js'
@@ -113,10 +113,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { tags: ['notifications'], response: { 200: Type.Object({ initialized: Type.Boolean(), botUser: Type.Union([Type.Object({ id: Type.String(), username: Type.Optional(Type.String()) }), Type.Null()]) }), 503: ErrorSchema, 504: ErrorSchema, ...errorResponses } }
   }, async () => {
     if (notConfigured) throw new Unavailable(notConfigured)
-    if (!queues.notificationsEvents) throw new Unavailable('Job results are not available in this process')
-    const job = await queues.notifications.add('initialize', {}, { attempts: 1, removeOnComplete: true, removeOnFail: 100 })
     try {
-      await job.waitUntilFinished(queues.notificationsEvents, 15_000)
+      await addAndWait(queues.notifications, workerConnection(config.REDIS_URL), 'initialize', {}, { attempts: 1, removeOnComplete: true, removeOnFail: 100 }, 15_000)
     } catch (err) {
       if (/timed out/i.test((err as Error).message)) throw new GatewayTimeout('The worker did not answer within 15 s; is it running?')
       throw new Unavailable(`Initialisation failed: ${(err as Error).message}`)
