@@ -5,6 +5,8 @@
  *     a bare loop doing the work it cannot avoid — one `INSERT … RETURNING` into a table of the same
  *     shape plus one BullMQ `add` — at the same concurrency; and beside `GET /healthz`.
  *     Targets: rate ≥ 0.6 × bare; p99 ≤ 1.5 × bare p99 (the 25 ms target, corrected for this machine).
+ *     Each side first runs BENCH_WARMUP_SECONDS (default 2) unmeasured, so JIT compilation is not
+ *     measured; 0 measures cold processes.
  * (b) End to end: 20,000 notifications for 2,000 known users (half DM-ready) drained by the worker
  *     (its own process) through the simulator, against a bare BullMQ worker making the same single
  *     post call per job at the same concurrency. Target ≥ 0.5.
@@ -21,6 +23,8 @@ import { REDIS_URL, buildDist, cpuMs, freePort, freshDatabase, percentile, repor
 
 const CONNECTIONS = 50
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+/** Unmeasured load before each measured phase of (a), the same for every side, so JIT compilation is not measured. */
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 20_000)
 const USERS = 2_000
 const CONCURRENCY = 50
@@ -55,10 +59,10 @@ await sql.unsafe('create table bench_bare_notifications (like notifications incl
 const bareQueue = new Queue('bare-accept', { connection: redis, prefix: `{bench-bare-${runId}}` })
 const bareLatencies: number[] = []
 const cpu = () => ({ pg: cpuMs('postgres'), redis: cpuMs('redis-server'), bench: cpuMs(process.pid) })
-const cpuBare0 = cpu()
-{
-  const end = Date.now() + SECONDS * 1000
-  let n = 0
+let n = 0
+/** The bare loop for `seconds` at CONNECTIONS concurrency; latencies (ms) go to `into` when given. */
+async function bareLoop (seconds: number, into?: number[]) {
+  const end = Date.now() + seconds * 1000
   await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
     while (Date.now() < end) {
       const t0 = performance.now()
@@ -66,10 +70,16 @@ const cpuBare0 = cpu()
       const [row] = await sql`insert into bench_bare_notifications (idempotency_key, action, request_id, user_id, mattermost_username, payload)
         values (${`notification:BORROW:${i}:${runId}`}, 'BORROW', ${String(i)}, ${runId}, 'alice', ${sql.json({ device: { id: 1, name: 'MacBook', assetTag: 'DEV-1' }, startDate: '2026-01-10', endDate: '2026-02-10' })}) returning id`
       await bareQueue.add('deliver', { v: 1, notificationId: row.id }, { jobId: `deliver-${row.id}` })
-      bareLatencies.push(performance.now() - t0)
+      into?.push(performance.now() - t0)
     }
   }))
 }
+/** Each measured side starts from a checkpointed database with no vacuum pending from the other side's rows. */
+const settleDatabase = async () => { await sql`vacuum analyze`; await sql`checkpoint` }
+await bareLoop(WARMUP)
+await settleDatabase()
+const cpuBare0 = cpu()
+await bareLoop(SECONDS, bareLatencies)
 const bareRate = bareLatencies.length / SECONDS
 const cpuBare1 = cpu()
 await bareQueue.obliterate({ force: true })
@@ -84,13 +94,17 @@ const body = () => JSON.stringify({
 const cannon = (opts: autocannon.Options) => new Promise<autocannon.Result>((resolve, reject) =>
   autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (err, result) => err ? reject(err) : resolve(result)))
 console.log(`(a) POST /api/notifications/send, ${CONNECTIONS} connections, ${SECONDS} s`)
-const cpuSend0 = { ...cpu(), api: cpuMs(apiProc.pid) }
-const send = await cannon({
+const sendOpts: autocannon.Options = {
   url: `${api}/api/notifications/send`,
   requests: [{ method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, setupRequest: (req) => ({ ...req, body: body() }) }]
-})
+}
+if (WARMUP > 0) await cannon({ ...sendOpts, duration: WARMUP })
+await settleDatabase()
+const cpuSend0 = { ...cpu(), api: cpuMs(apiProc.pid) }
+const send = await cannon(sendOpts)
 const cpuSend1 = { ...cpu(), api: cpuMs(apiProc.pid) }
 console.log(`(a) GET /healthz, ${CONNECTIONS} connections, ${SECONDS} s`)
+if (WARMUP > 0) await cannon({ url: `${api}/healthz`, duration: WARMUP })
 const health = await cannon({ url: `${api}/healthz` })
 await apiProc.stop()
 await new Queue('notifications', { connection: redis, prefix }).obliterate({ force: true })
