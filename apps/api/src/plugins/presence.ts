@@ -92,6 +92,8 @@ export default fp<PresenceOptions>(async (app, opts) => {
   /** Per-user chain so one replica never interleaves two recomputations of a user. */
   const chains = new Map<string, Promise<unknown>>()
   const pending = new Set<Promise<unknown>>()
+  /** Set once shutdown has taken this replica's sockets out: late socket events then touch neither Redis nor Postgres, whose connections are closing. */
+  let stopped = false
 
   function serial<T> (userId: string, fn: () => Promise<T>): Promise<T> {
     const prev = chains.get(userId) ?? Promise.resolve()
@@ -141,6 +143,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
   }
 
   const recompute = (userId: string) => serial(userId, async () => {
+    if (stopped) return known.get(userId)
     const user = await findUserById(db, userId)
     if (!user) { known.delete(userId); return undefined }
     if (local.has(userId)) idleMs.set(userId, user.idleTimeoutMinutes * 60_000)
@@ -154,6 +157,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
 
   const service: PresenceService = {
     async connect (userId) {
+      if (stopped) throw new Error('The server is shutting down')
       const connId = randomUUID()
       let set = local.get(userId)
       if (!set) local.set(userId, set = new Set())
@@ -169,7 +173,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
     async disconnect (userId, connId) {
       const set = local.get(userId)
       // Already unregistered (by the shutdown below, or twice): nothing left to do.
-      if (!set?.has(connId)) return
+      if (!set?.has(connId) || stopped) return
       set.delete(connId)
       if (set.size === 0) { local.delete(userId); lastWrite.delete(userId); idleMs.delete(userId) }
       await redis.srem(connsKey(userId), `${replicaId}|${connId}`).catch(() => {})
@@ -177,6 +181,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
       if (!local.has(userId)) known.delete(userId)
     },
     touch (userId) {
+      if (stopped) return
       const t = now()
       const status = known.get(userId)
       if (status === 'idle') {
@@ -192,7 +197,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
       return recompute(userId)
     },
     async check () {
-      if (local.size === 0) return
+      if (local.size === 0 || stopped) return
       await redis.set(replicaKey(replicaId), '1', 'PX', livenessMs)
       const t = now()
       // Online users this replica has not seen active within their timeout; another replica may have.
@@ -216,6 +221,7 @@ export default fp<PresenceOptions>(async (app, opts) => {
     // Sockets of this replica stop counting now; users with no socket elsewhere go offline.
     const closing = [...local.entries()].flatMap(([userId, set]) => [...set].map(connId => service.disconnect(userId, connId)))
     await Promise.race([Promise.allSettled([...closing, ...pending]), new Promise(resolve => setTimeout(resolve, 2_000).unref())])
+    stopped = true
     await redis.del(replicaKey(replicaId)).catch(() => {})
   })
 }, { name: 'presence', dependencies: ['deps', 'events'] })
