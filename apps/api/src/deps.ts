@@ -28,7 +28,8 @@ export async function openApiDeps (config: ApiConfig, { poolSize = config.DATABA
   const tokenCipher = config.TOKEN_ENCRYPTION_KEYS ? createTokenCipher(config.TOKEN_ENCRYPTION_KEYS) : undefined
   const { db, sql, close: closeDb } = createDb(config.DATABASE_URL, { max: poolSize })
   const redis = producerConnection(config.REDIS_URL)
-  await redisReady(redis)
+  const gateRedis = producerConnection(config.REDIS_URL, { enableAutoPipelining: true })
+  await Promise.all([redisReady(redis), redisReady(gateRedis)])
   const prefix = config.QUEUE_PREFIX
   // QueueEvents read with blocking commands: each needs a connection of its own.
   // (The notifications queue has none: see addAndWait.)
@@ -40,13 +41,13 @@ export async function openApiDeps (config: ApiConfig, { poolSize = config.DATABA
   const orgSyncEvents = new QueueEvents(ORG_SYNC_QUEUE, { connection: eventConnections[1], prefix })
   const queues = [notifications, mattermost, orgSync]
   return {
-    deps: { config, db, redis, tokenCipher, queues: { notifications, mattermost, mattermostEvents, orgSync, orgSyncEvents } },
+    deps: { config, db, redis, gateRedis, tokenCipher, queues: { notifications, mattermost, mattermostEvents, orgSync, orgSyncEvents } },
     sql,
     async close ({ obliterate = false } = {}) {
       await Promise.allSettled([mattermostEvents.close(), orgSyncEvents.close()])
       if (obliterate) await Promise.allSettled(queues.map(q => q.obliterate({ force: true })))
       await Promise.allSettled(queues.map(q => q.close()))
-      await Promise.allSettled([redis.quit(), ...eventConnections.map(c => c.quit())])
+      await Promise.allSettled([redis.quit(), gateRedis.quit(), ...eventConnections.map(c => c.quit())])
       await closeDb()
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Decorates the app with the dependencies `buildApp` receives: `db`, `redis`, `queues`, `config`.
+ * Decorates the app with the dependencies `buildApp` receives: `db`, `redis`, `gateRedis`, `queues`, `config`.
  * They are created by the caller (server.ts or a test) and closed by it, not by the app.
  */
 import fp from 'fastify-plugin'
@@ -26,6 +26,11 @@ export interface AppDeps {
   db: Db
   /** Producer connection: commands fail fast while Redis is down. */
   redis: Redis
+  /**
+   * Producer connection with ioredis auto-pipelining, for the notification idempotency gate's claims
+   * (concurrent sends' claims leave in one write). BullMQ stays on `redis`. When absent, `redis` is used.
+   */
+  gateRedis?: Redis
   queues: Queues
   /** Encrypts secrets at rest; absent when TOKEN_ENCRYPTION_KEYS is unset. */
   tokenCipher?: TokenCipher
@@ -41,6 +46,7 @@ export default fp<AppDeps>(async (app, deps) => {
   app.decorate('config', deps.config)
   app.decorate('db', deps.db)
   app.decorate('redis', deps.redis)
+  app.decorate('gateRedis', deps.gateRedis)
   app.decorate('queues', deps.queues)
   app.decorate('tokenCipher', deps.tokenCipher)
 }, { name: 'deps' })

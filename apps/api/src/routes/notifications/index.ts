@@ -9,7 +9,7 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { acceptNotifications, createBatcher, findNotification, type AcceptInput, listIdempotencyKeys, listNotifications, listRecipients, requeueFailed, type Notification } from '@parley/db'
-import { SendNotificationSchema, actionFieldErrors, addAndWait, redisReady, workerConnection, deliverJobId, notificationJobOptions, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
+import { SendNotificationSchema, actionFieldErrors, addAndWait, workerConnection, deliverJobId, notificationJobOptions, notificationKey, publishNotificationWindow, readStatus } from '@parley/queue'
 import { admitThroughGate } from './gate.js'
 import { BadRequest, Conflict, GatewayTimeout, NotFound, Unavailable } from '../../errors.js'
 import { ErrorSchema, PageQuerySchema, UuidParamSchema, errorResponses } from '../../schemas/common.js'
@@ -38,12 +38,8 @@ export const notificationView = (n: Notification) => ({
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, queues, config, redis } = app
-  // The idempotency gate's own connection, with ioredis auto-pipelining: the claims of concurrent
-  // sends leave in one socket write instead of one write each (a write per claim was the accept
-  // path's largest single cost). BullMQ's queues keep the shared connection, without it.
-  const gateRedis = redis.duplicate({ enableAutoPipelining: true })
-  app.addHook('onClose', async () => { await gateRedis.quit().catch(() => {}) })
-  await redisReady(gateRedis)
+  // Auto-pipelined: one socket write for the claims of concurrent sends (see AppDeps.gateRedis).
+  const gateRedis = app.gateRedis ?? redis
   const missingSetting = !config.MATTERMOST_URL ? 'MATTERMOST_URL' : !config.MATTERMOST_NOTIFICATION_CHANNEL_ID ? 'MATTERMOST_NOTIFICATION_CHANNEL_ID' : undefined
   const notConfigured = missingSetting && `Notifications are not configured: ${missingSetting} is not set`
   // Queue producers (packages/client) claim keys for the window the server publishes here.
