@@ -64,7 +64,11 @@ const sameSecret = (a: string, b: string) => timingSafeEqual(hash('sha256', a, '
 export default fp(async (app) => {
   const { config, db } = app
   await app.register(cookie)
-  await app.register(jwt, { secret: config.JWT_SECRET, sign: { expiresIn: config.JWT_TTL_SECONDS } })
+  // fast-jwt's LRU cache of verified tokens (keyed by a hash of the token, bounded by each token's
+  // `exp`): a signature is checked once, not on every request. Revocation does not depend on it:
+  // it comes from the user's status and session version, which are read on every request (the warm
+  // Mattermost session reads them through the session-state cache, see session-states.ts).
+  await app.register(jwt, { secret: config.JWT_SECRET, sign: { expiresIn: config.JWT_TTL_SECONDS }, verify: { cache: 10_000 } })
   const keyCache = new Map<string, { at: number, key: Awaited<ReturnType<typeof findActiveApiKeyByHash>> }>()
 
   function bearerOf (request: FastifyRequest): string | undefined {
