@@ -2,9 +2,10 @@
  * `npm run bench:session` — `POST /api/v1/mattermost/session`, API and worker in their own processes,
  * the simulator with 20 ms latency on every Mattermost call.
  *
- * (a) Warm: a provisioned user asks for its session again and again (answered from Postgres: one
- *     query + one decryption, no job, no Mattermost call), beside `GET /healthz` in the same run at
- *     the same concurrency. Targets: rate ≥ 0.3 × healthz; p99 ≤ 15 ms.
+ * (a) Warm: a provisioned user asks for its session again and again (answered from the API's
+ *     session-state cache, which Postgres notifications keep right; no job, no Mattermost call),
+ *     beside `GET /healthz` in the same run at the same concurrency. Targets: rate ≥ 0.3 × healthz;
+ *     p99 ≤ 15 ms.
  * (b) Cold: 1,000 members of one fresh organisation ask for their first session, 50 at a time:
  *     wall time, and Mattermost calls per user (create user, issue token, add to team; the team once).
  *     Target ≤ 5 calls per user. Reference: the ideal wall time if each user cost exactly 3

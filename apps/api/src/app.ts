@@ -18,6 +18,7 @@ import { uploadFileRoutes, uploadRoutes } from './routes/media/index.js'
 import roomRoutes from './routes/rooms/index.js'
 import approvalRoutes from './routes/approvals/index.js'
 import eventsPlugin from './plugins/events.js'
+import sessionStatesPlugin from './plugins/session-states.js'
 import presencePlugin from './plugins/presence.js'
 import chatSocketRoutes from './routes/ws/index.js'
 import userRoutes from './routes/users/index.js'
@@ -67,6 +68,7 @@ export async function buildApp (deps: AppDeps, opts: FastifyServerOptions = {}) 
   await app.register(rateLimit, { global: false, redis: deps.redis, skipOnError: true, nameSpace: `${deps.queues.notifications.opts.prefix}:rl:` })
   await app.register(authPlugin)
   await app.register(eventsPlugin)
+  await app.register(sessionStatesPlugin)
   await app.register(presencePlugin, deps.chat ?? {})
 
   await app.register(healthRoutes)

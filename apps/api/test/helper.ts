@@ -10,8 +10,10 @@ import { insertApiKey, insertUser, type User } from '@parley/db'
 import { buildApp } from '../src/app.js'
 import { openApiDeps } from '../src/deps.js'
 import type { Redis } from 'ioredis'
+import type postgres from 'postgres'
 import { redisReady } from '@parley/queue'
 import { generateApiKey } from '../src/plugins/auth.js'
+import { SESSION_STATE_CHANNEL } from '../src/plugins/session-states.js'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, TEST_TOKEN_KEYS, testPrefix, uniq } from '../../../test/env.js'
 
 export const PASSWORD = 'correct horse battery'
@@ -61,11 +63,51 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     const row = await insertApiKey(db, { name: `k${uniq()}`, scopes, keyHash, keyPrefix, createdBy: null })
     return { id: row.id, key, headers: { authorization: `Bearer ${key}` } }
   }
-  return { app, db, sql, redis, config, queues, createUser, tokenFor, admin, apiKey }
+  /**
+   * Runs `write` in a transaction of the test's own (as a worker, the CLI or psql would change users,
+   * memberships or Mattermost mappings) and resolves once Postgres's notification of that
+   * transaction reached this app. The app listens on the same connection and its listener runs
+   * first, so its session-state cache has been emptied by then. `write` must touch a table with
+   * the session-state trigger (drizzle/0006_session_state_notify.sql).
+   */
+  async function externalChange (write: (tx: postgres.TransactionSql) => Promise<unknown>) {
+    const seen = new Set<string>()
+    let waiting: { xid: string, resolve: () => void } | undefined
+    const { unlisten } = await sql.listen(SESSION_STATE_CHANNEL, (xid) => {
+      seen.add(xid)
+      if (waiting?.xid === xid) waiting.resolve()
+    })
+    try {
+      const xid = await sql.begin(async (tx) => {
+        await write(tx)
+        return (await tx`select pg_current_xact_id()::text as xid`)[0].xid as string
+      })
+      if (!seen.has(xid)) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ${SESSION_STATE_CHANNEL} notification for transaction ${xid} within 5 s: does the write touch a table with the trigger?`)), 5_000)
+          waiting = { xid, resolve: () => { clearTimeout(timer); resolve() } }
+        })
+      }
+    } finally {
+      await unlisten()
+    }
+  }
+  return { app, db, sql, redis, config, queues, createUser, tokenFor, admin, apiKey, externalChange }
 }
 
 /** Reconnects a Redis connection a test dropped (ioredis may already be reconnecting by itself). */
 export async function reconnectRedis (redis: Redis): Promise<void> {
   if (redis.status === 'end' || redis.status === 'close') await redis.connect().catch(() => {})
   await redisReady(redis)
+}
+
+/** Polls `fn` every 25 ms until it returns a value (not undefined). */
+export async function until<T> (fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise(r => setTimeout(r, 25))
+  }
 }

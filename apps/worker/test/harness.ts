@@ -10,7 +10,9 @@ import { WorkerConfigSchema, loadConfig, type WorkerConfig } from '@parley/confi
 import { createDb, createTokenCipher } from '@parley/db'
 import { createMattermostClient } from '@parley/mattermost'
 import { createNotificationsQueue, workerConnection } from '@parley/queue'
-import { build } from '../../api/test/helper.js'
+import { build, until } from '../../api/test/helper.js'
+
+export { until }
 import { startWorkers, type StartOptions } from '../src/workers.js'
 import type { WorkerDeps } from '../src/deps.js'
 import { TEST_TOKEN_KEYS, uniq } from '../../../test/env.js'
@@ -107,17 +109,6 @@ export async function pipeline (t: Test, opts: { sim?: Parameters<typeof startSi
   /** Resolves once the notification leaves `queued`. */
   const settled = (id: string, timeoutMs = 15_000) => until(async () => { const n = await get(id); return n.status === 'queued' ? undefined : n }, timeoutMs)
   return { mm, api, worker, key, send, get, settled }
-}
-
-/** Polls `fn` every 25 ms until it returns a value (not undefined). */
-export async function until<T> (fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(r => setTimeout(r, 25))
-  }
 }
 
 /** Every request Parley sent, and every answer, validated against the OpenAPI documents. */

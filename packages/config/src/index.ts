@@ -44,6 +44,7 @@ export const ApiConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   MATTERMOST_COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Domain for MMAUTHTOKEN/MMUSERID cookies set by GET /api/mattermost/redirect; unset = no cookies' })),
   TOKEN_HEALTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'How long a token-health answer is cached per user' }),
+  SESSION_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 300_000, default: 10_000, description: 'Longest time a ready Mattermost session state is answered from memory; Postgres notifications empty the cache on every change, this bounds it if one is missed. 0 = always read Postgres' }),
   SESSION_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000, description: 'How long a synchronous Mattermost endpoint waits for its provisioning job before 504' }),
   ORG_SYNC_WAIT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 30_000, description: 'How long POST /api/v1/mattermost/sync-org/:orgId waits for the sync before answering 202 with the run id' }),
   ORG_SYNC_DEBOUNCE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5_000, description: 'A membership change syncs its org this long after the last change of a burst' }),

@@ -5,8 +5,9 @@
  */
 import t from 'tap'
 import { uniq } from '../../../../test/env.js'
-import { build, reconnectRedis } from '../helper.js'
+import { build, reconnectRedis, until } from '../helper.js'
 import { rig } from './setup.js'
+import { SESSION_STATE_CHANNEL } from '../../src/plugins/session-states.js'
 
 t.test('session: 401, 400, 404, 403 before anything is provisioned', async (t) => {
   const r = await rig(t)
@@ -63,18 +64,22 @@ t.test('session: first call provisions user, token, team (with default channels)
   t.equal(r.sim.callCount(), before, 'warm session makes no Mattermost call')
   t.equal(await addedEvents(), addedBefore, 'warm session enqueues nothing')
 
-  // The warm path still checks the user: signed out everywhere (session version), then disabled.
+  // The warm path still checks the user: signed out everywhere (session version), then disabled,
+  // here by another process (as the worker, the CLI or psql would), whose change reaches the API's
+  // session-state cache through Postgres's notification.
   const cookie = await r.app.inject({ method: 'POST', url: '/api/v1/mattermost/session', cookies: { parley_session: r.tokenFor(user) }, payload: { organizationId: o.id } })
   t.equal(cookie.statusCode, 200, 'the session cookie works too')
-  await r.sql`update users set session_version = session_version + 1 where id = ${user.id}`
+  await r.externalChange(tx => tx`update users set session_version = session_version + 1 where id = ${user.id}`)
   t.equal((await r.session(headers, o.id)).statusCode, 401, 'an outdated session version is refused')
   const fresh = { authorization: `Bearer ${r.app.signSession({ id: user.id, sessionVersion: user.sessionVersion + 1 }).token}` }
   const freshRes = await r.session(fresh, o.id)
   t.equal(freshRes.statusCode, 200, freshRes.body)
-  await r.sql`update users set status = 'disabled' where id = ${user.id}`
+  t.equal((await r.session(fresh, o.id)).statusCode, 200, 'warm again')
+  await r.externalChange(tx => tx`update users set status = 'disabled' where id = ${user.id}`)
   t.equal((await r.session(fresh, o.id)).statusCode, 401, 'a disabled user gets no token')
-  await r.sql`update users set status = 'active' where id = ${user.id}`
-  await r.sql`delete from org_members where org_id = ${o.id} and user_id = ${user.id}`
+  await r.externalChange(tx => tx`update users set status = 'active' where id = ${user.id}`)
+  t.equal((await r.session(fresh, o.id)).statusCode, 200, 'enabled again')
+  await r.externalChange(tx => tx`delete from org_members where org_id = ${o.id} and user_id = ${user.id}`)
   t.equal((await r.session(fresh, o.id)).statusCode, 403, 'a removed member gets no token')
   t.equal((await r.session({ authorization: 'Bearer not.a.jwt' }, o.id)).statusCode, 401)
 
@@ -108,6 +113,51 @@ t.test('twenty parallel first calls for one user create exactly one Mattermost u
   t.equal(r.sim.callCount('POST /api/v4/teams'), 1, 'one team for the org')
   t.equal(r.sim.callCount('POST /api/v4/users'), 20)
   t.equal(new Set(many.map(x => x.json().teamName)).size, 1)
+})
+
+t.test('the warm session follows changes made through this API at once: disabling, password reset, leaving the organisation', async (t) => {
+  const r = await rig(t)
+  const o = await r.org()
+  const admin = await r.admin()
+  const [a, b, c] = [await r.member(o.id), await r.member(o.id), await r.member(o.id)]
+  for (const m of [a, b, c]) {
+    t.equal((await r.session(m.headers, o.id)).statusCode, 200)
+    t.equal((await r.session(m.headers, o.id)).statusCode, 200, 'warm')
+  }
+  const patch = await r.app.inject({ method: 'PATCH', url: `/api/admin/users/${a.user.id}`, headers: admin.headers, payload: { status: 'disabled' } })
+  t.equal(patch.statusCode, 200, patch.body)
+  t.equal((await r.session(a.headers, o.id)).statusCode, 401, 'disabled by an admin: no token')
+  const reset = await r.app.inject({ method: 'POST', url: `/api/admin/users/${b.user.id}/reset-password`, headers: admin.headers, payload: {} })
+  t.equal(reset.statusCode, 200, reset.body)
+  t.equal((await r.session(b.headers, o.id)).statusCode, 401, 'signed out by a password reset: no token')
+  const removed = await r.app.inject({ method: 'DELETE', url: `/api/orgs/${o.id}/members/${c.user.id}`, headers: admin.headers })
+  t.equal(removed.statusCode, 204, removed.body)
+  t.equal((await r.session(c.headers, o.id)).statusCode, 403, 'removed from the organisation: no token')
+})
+
+t.test('a change made while the API\'s LISTEN connection was down is not answered from memory once it is back', async (t) => {
+  const r = await rig(t, { env: { SESSION_CACHE_TTL_MS: '300000' } })
+  const o = await r.org()
+  const { user, headers } = await r.member(o.id)
+  t.equal((await r.session(headers, o.id)).statusCode, 200)
+  t.equal((await r.session(headers, o.id)).statusCode, 200, 'warm')
+  // This app's LISTEN connection (postgres.js keeps one per pool; listening again tells its pid).
+  const { state, unlisten } = await r.sql.listen(SESSION_STATE_CHANNEL, () => {})
+  await unlisten()
+  await r.sql`select pg_terminate_backend(${state.pid}::int)`
+  await r.sql`delete from org_members where org_id = ${o.id} and user_id = ${user.id}`
+  const status = await until(async () => { const s = (await r.session(headers, o.id)).statusCode; return s === 200 ? undefined : s }, 5_000)
+  t.equal(status, 403, 'the removal is seen (the cache was emptied when LISTEN came back)')
+})
+
+t.test('SESSION_CACHE_TTL_MS=0: every warm session reads Postgres', async (t) => {
+  const r = await rig(t, { env: { SESSION_CACHE_TTL_MS: '0' } })
+  const o = await r.org()
+  const { user, headers } = await r.member(o.id)
+  t.equal((await r.session(headers, o.id)).statusCode, 200)
+  t.equal((await r.session(headers, o.id)).statusCode, 200)
+  await r.sql`update users set status = 'disabled' where id = ${user.id}`
+  t.equal((await r.session(headers, o.id)).statusCode, 401, 'seen without waiting for a notification')
 })
 
 t.test('a team name taken in Mattermost by someone else gets a suffix; a taken username is a clear 409', async (t) => {

@@ -60,7 +60,7 @@ t.test('a token that carries an expiry is re-issued before it expires', async (t
   const { user, headers } = await r.member(o.id)
   const first = (await r.session(headers, o.id)).json()
   // As if the server enforced a lifetime that ends within the refresh window (default 24 h).
-  await r.sql`update mattermost_accounts set token_expires_at = now() + interval '1 hour' where user_id = ${user.id}`
+  await r.externalChange(tx => tx`update mattermost_accounts set token_expires_at = now() + interval '1 hour' where user_id = ${user.id}`)
   const second = await r.session(headers, o.id)
   t.equal(second.statusCode, 200)
   t.not(second.json().token, first.token, 'renewed ahead of expiry')
@@ -74,7 +74,7 @@ t.test('the scheduled token sweep renews tokens that expire soon, and leaves oth
   const steady = await r.member(o.id)
   const first = (await r.session(expiring.headers, o.id)).json()
   const other = (await r.session(steady.headers, o.id)).json()
-  await r.sql`update mattermost_accounts set token_expires_at = now() + interval '10 minutes' where user_id = ${expiring.user.id}`
+  await r.externalChange(tx => tx`update mattermost_accounts set token_expires_at = now() + interval '10 minutes' where user_id = ${expiring.user.id}`)
   const job = await r.queues.mattermost.add('token-sweep', { v: 1 }, { jobId: `sweep-${uniq()}`, removeOnComplete: false })
   const outcome = await waitForJob(r.queues.mattermost, r.queues.mattermostEvents, job.id!, 10_000)
   t.equal(outcome.state, 'completed')
@@ -148,7 +148,7 @@ t.test('key rotation: an API with a new key first still reads tokens written wit
   // Rewrite the row as an old-key ciphertext, as before the rotation.
   const { createTokenCipher } = await import('@parley/db')
   const old = createTokenCipher(oldKeys)
-  await r.sql`update mattermost_accounts set token_enc = ${old.encrypt(first.token)}, token_key_id = 'k1' where user_id = ${user.id}`
+  await r.externalChange(tx => tx`update mattermost_accounts set token_enc = ${old.encrypt(first.token)}, token_key_id = 'k1' where user_id = ${user.id}`)
   const before = r.sim.callCount()
   const again = await r.session(headers, o.id)
   t.equal(again.json().token, first.token, 'old-key ciphertext decrypts')

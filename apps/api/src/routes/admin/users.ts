@@ -184,6 +184,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       return row
     })
     if (signsOut) {
+      app.sessionStates.invalidate()
       await app.events.signOut([updated.id], 'Account disabled')
       await app.presence.refresh(updated.id)
     }
@@ -208,6 +209,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const password = given ?? randomBytes(12).toString('base64url')
     const passwordHash = await hashPassword(password)
     await db.update(users).set({ passwordHash, sessionVersion: sql`${users.sessionVersion} + 1` }).where(eq(users.id, u.id))
+    app.sessionStates.invalidate()
     await app.events.signOut([u.id], 'Password reset')
     return given ? { id: u.id } : { id: u.id, temporaryPassword: password }
   })
@@ -222,6 +224,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       await tx.update(users).set({ deletedAt: new Date(), status: 'disabled', managerTokenEnc: null, sessionVersion: sql`${users.sessionVersion} + 1` })
         .where(eq(users.id, u.id))
     })
+    app.sessionStates.invalidate()
     await app.events.signOut([u.id], 'Account deleted')
     await app.presence.refresh(u.id)
     return reply.code(204).send(null)

@@ -104,6 +104,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { id, userId } = request.params
     await mustFindOrg(id)
     if (!await removeOrgMember(db, id, userId)) throw new NotFound(`User ${userId} is not a member of organisation ${id}`)
+    app.sessionStates.invalidate()
     await requestOrgSync(app, id, request.log)
     return reply.code(204).send(null)
   })

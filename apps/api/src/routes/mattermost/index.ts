@@ -134,6 +134,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       request.log.warn({ reason: (err as Error).message }, 'token health check did not complete')
       return health // check_failed, not cached: the next poll tries again
     }
+    // The worker marked the token revoked: the next session must not wait for Postgres's notification to see it.
+    if (health.valid === false && health.reason === 'revoked') app.sessionStates.invalidate()
     // A failed check is not cached: the next poll asks again.
     if (config.TOKEN_HEALTH_CACHE_SECONDS > 0 && !(health.valid === false && health.reason === 'check_failed')) await redis.set(healthKey(userId), JSON.stringify(health), 'EX', config.TOKEN_HEALTH_CACHE_SECONDS).catch(() => {})
     return health

@@ -2,9 +2,11 @@
  * The session provisioning shared by `POST /api/v1/mattermost/session` and the magic link
  * (seeds/equa-mattermost-endpoints.md, "POST /api/v1/mattermost/session", Behavior 1–6).
  *
- * Warm path: one Postgres statement (`readSessionState`) and one decryption, no Mattermost call,
- * no job. Cold path (anything missing, the token marked revoked, or expiring): an
- * `ensure-membership` job — shared by concurrent requests through its job id — then Postgres again.
+ * Warm path: no Mattermost call, no job; the state comes from the replica's session-state cache
+ * (../../plugins/session-states.ts), else from one Postgres statement (`readSessionState`), and
+ * its token is decrypted once per state read. Cold path (anything missing, the token marked
+ * revoked, or expiring): an `ensure-membership` job — shared by concurrent requests through its
+ * job id — then Postgres again.
  */
 import type { FastifyInstance } from 'fastify'
 import { findMattermostAccount, readSessionState, type SessionState } from '@parley/db'
@@ -16,7 +18,7 @@ import { ServerMisconfigured, runMattermostJob } from './jobs.js'
 export interface MattermostSession { token: string, baseUrl: string, teamName: string, mmUserId: string }
 
 export function createSessionService (app: FastifyInstance) {
-  const { db, config, queues, tokenCipher } = app
+  const { db, config, queues, tokenCipher, sessionStates } = app
   const baseUrl = mattermostPublicUrl(config)
   const refreshMs = config.TOKEN_REFRESH_BEFORE_SECONDS * 1000
 
@@ -34,9 +36,20 @@ export function createSessionService (app: FastifyInstance) {
     try { return tokenCipher.decrypt(tokenEnc) } catch { return undefined }
   }
 
+  // The decrypted token of a session state, kept as long as the state object lives: for a state in
+  // the session-state cache that is until the cache forgets it (any change, at most
+  // SESSION_CACHE_TTL_MS). Memory gains no secret by it: this process holds the keys that decrypt it.
+  // Postgres, Redis, logs and jobs still see only ciphertext. Expiry is checked on every request.
+  const decrypted = new WeakMap<SessionState, string>()
+
   function ready (s: SessionState): MattermostSession | undefined {
     if (!s.mmUserId || !s.teamName || !s.teamMember) return undefined
-    const token = usableToken(s.tokenEnc, s.tokenInvalidAt, s.tokenExpiresAt)
+    let token = decrypted.get(s)
+    if (token !== undefined && s.tokenExpiresAt && s.tokenExpiresAt.getTime() - Date.now() < refreshMs) token = undefined
+    else if (token === undefined) {
+      token = usableToken(s.tokenEnc, s.tokenInvalidAt, s.tokenExpiresAt)
+      if (token !== undefined) decrypted.set(s, token)
+    }
     return token ? { token, baseUrl: baseUrl!, teamName: s.teamName, mmUserId: s.mmUserId } : undefined
   }
 
@@ -77,14 +90,14 @@ export function createSessionService (app: FastifyInstance) {
   }
 
   /**
-   * The warm session in one statement, for a request whose session JWT (`sub`, `sv`) was verified
+   * The warm session from the session-state cache or one statement, for a request whose session JWT (`sub`, `sv`) was verified
    * but whose user was not loaded: undefined unless the user is valid, a member, and everything is
    * provisioned — the caller then takes the full path (`requireUser`, `sessionFor`), which also
    * produces the errors.
    */
   async function warmSession (userId: string, sessionVersion: number, orgId: string): Promise<MattermostSession | undefined> {
     if (!baseUrl || !config.MATTERMOST_URL) return undefined
-    const state = await readSessionState(db, userId, orgId, sessionVersion)
+    const state = await sessionStates.read(userId, orgId, sessionVersion)
     return state.userValid && state.orgExists && state.isMember ? ready(state) : undefined
   }
 

@@ -128,6 +128,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       return reply.code(202).header('location', `/api/v1/mattermost/sync-org/${orgId}/runs/${runId}`)
         .send({ runId, status: 'running', message: `The sync is still running; poll GET /api/v1/mattermost/sync-org/${orgId}/runs/${runId}` })
     }
+    // The worker changed team memberships: do not wait for Postgres's notification to forget them.
+    app.sessionStates.invalidate()
     if (outcome.state === 'failed') throw syncFailed(outcome.reason)
     const result = outcome.state === 'completed' ? outcome.value as OrgSyncResult : undefined
     const run = await findOrgSyncRun(db, orgId, result?.runId ?? runId)

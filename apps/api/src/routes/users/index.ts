@@ -154,6 +154,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const passwordHash = await hashPassword(newPassword)
     const [fresh] = await db.update(users).set({ passwordHash, sessionVersion: sql`${users.sessionVersion} + 1` })
       .where(eq(users.id, me.id)).returning()
+    app.sessionStates.invalidate()
     await app.events.signOut([me.id], 'Password changed')
     const { token, expiresAt } = app.signSession(fresh)
     app.setSessionCookie(reply, token, expiresAt)
