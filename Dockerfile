@@ -12,4 +12,4 @@ RUN npm run build
 ENV NODE_ENV=production
 USER node
 EXPOSE 3000
-CMD ["node", "--enable-source-maps", "dist/api.mjs"]
+CMD ["node", "--enable-source-maps", "--heap-growing-percent=50", "dist/api.mjs"]
