@@ -29,10 +29,12 @@ export function createSessionService (app: FastifyInstance) {
     return { baseUrl }
   }
 
+  /** Whether a token expiring at `expiresAt` is due for renewal (TOKEN_REFRESH_BEFORE_SECONDS). */
+  const expiring = (expiresAt: Date | null) => expiresAt !== null && expiresAt.getTime() - Date.now() < refreshMs
+
   /** The stored token in clear, or undefined when it is missing, condemned, expiring or unreadable. */
   function usableToken (tokenEnc: string | null, invalidAt: Date | null, expiresAt: Date | null): string | undefined {
-    if (!tokenEnc || invalidAt || !tokenCipher) return undefined
-    if (expiresAt && expiresAt.getTime() - Date.now() < refreshMs) return undefined
+    if (!tokenEnc || invalidAt || !tokenCipher || expiring(expiresAt)) return undefined
     try { return tokenCipher.decrypt(tokenEnc) } catch { return undefined }
   }
 
@@ -43,10 +45,9 @@ export function createSessionService (app: FastifyInstance) {
   const decrypted = new WeakMap<SessionState, string>()
 
   function ready (s: SessionState): MattermostSession | undefined {
-    if (!s.mmUserId || !s.teamName || !s.teamMember) return undefined
+    if (!s.mmUserId || !s.teamName || !s.teamMember || expiring(s.tokenExpiresAt)) return undefined
     let token = decrypted.get(s)
-    if (token !== undefined && s.tokenExpiresAt && s.tokenExpiresAt.getTime() - Date.now() < refreshMs) token = undefined
-    else if (token === undefined) {
+    if (token === undefined) {
       token = usableToken(s.tokenEnc, s.tokenInvalidAt, s.tokenExpiresAt)
       if (token !== undefined) decrypted.set(s, token)
     }
@@ -90,8 +91,8 @@ export function createSessionService (app: FastifyInstance) {
   }
 
   /**
-   * The warm session from the session-state cache or one statement, for a request whose session JWT (`sub`, `sv`) was verified
-   * but whose user was not loaded: undefined unless the user is valid, a member, and everything is
+   * The warm session from the session-state cache or one statement, for a request whose session
+   * JWT (`sub`, `sv`) was verified but whose user was not loaded: undefined unless the user is valid, a member, and everything is
    * provisioned — the caller then takes the full path (`requireUser`, `sessionFor`), which also
    * produces the errors.
    */
