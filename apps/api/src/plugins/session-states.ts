@@ -40,8 +40,12 @@ declare module 'fastify' {
   interface FastifyInstance { sessionStates: SessionStates }
 }
 
-/** A state the warm session can answer from: everything present and valid (expiry is checked by the caller). */
-const isReady = (s: SessionState) => s.userValid && s.orgExists && s.isMember && s.teamMember &&
+/**
+ * Whether the warm session can answer from `s`: user valid, organisation and membership present,
+ * account, token (not condemned), team and team membership present. The token's expiry is the
+ * caller's to check, per request. Only such states are cached.
+ */
+export const isReady = (s: SessionState) => s.userValid && s.orgExists && s.isMember && s.teamMember &&
   s.mmUserId !== null && s.teamName !== null && s.tokenEnc !== null && s.tokenInvalidAt === null
 
 export default fp(async (app) => {

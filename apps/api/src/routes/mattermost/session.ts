@@ -14,6 +14,7 @@ import { mattermostPublicUrl } from '@parley/config'
 import { mattermostJobId } from '@parley/queue'
 import { Forbidden, GatewayTimeout, NotFound } from '../../errors.js'
 import { ServerMisconfigured, runMattermostJob } from './jobs.js'
+import { isReady } from '../../plugins/session-states.js'
 
 export interface MattermostSession { token: string, baseUrl: string, teamName: string, mmUserId: string }
 
@@ -99,7 +100,7 @@ export function createSessionService (app: FastifyInstance) {
   async function warmSession (userId: string, sessionVersion: number, orgId: string): Promise<MattermostSession | undefined> {
     if (!baseUrl || !config.MATTERMOST_URL) return undefined
     const state = await sessionStates.read(userId, orgId, sessionVersion)
-    return state.userValid && state.orgExists && state.isMember ? ready(state) : undefined
+    return isReady(state) ? ready(state) : undefined
   }
 
   return { baseUrl, requireConfigured, sessionFor, accountFor, warmSession }
